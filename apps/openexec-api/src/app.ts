@@ -1,0 +1,267 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { once } from 'node:events';
+import type { HandlerRegistry } from '@openexec/handler-registry';
+import type { ExecutionStore } from '@openexec/nonce-store';
+import { type SignedCheckpoint, verifyReceipt } from '@openexec/receipts';
+import express, { type ErrorRequestHandler, type Request, type RequestHandler, type Response } from 'express';
+import type { Logger } from 'pino';
+import { z } from 'zod';
+import { type ApiKey, requireApiKey } from './auth.js';
+import { bodyParserError, jsonBody } from './body.js';
+import type { Config } from './config.js';
+import { ApiError } from './errors.js';
+import { pythonResultJson, verifyLegacyReceipt } from './legacy-receipt.js';
+import { RateLimiter, rateLimit } from './limits.js';
+import { hashForLog, type Metrics, type RequestLogFields, requestLogging } from './observability.js';
+import { buildOpenApi } from './openapi.js';
+import { toJwks } from './receipts.js';
+import { describeIssues, LegacyReceiptVerifySchema, ReceiptExportQuerySchema } from './schemas.js';
+import type { ExecutionService } from './service.js';
+import { pythonUtcNow, VERSION } from './version.js';
+
+export interface AppContext {
+  config: Config;
+  registry: HandlerRegistry;
+  store: ExecutionStore;
+  service: ExecutionService;
+  /** Number of approval keys loaded (clawshield mode), for /health and /ready. */
+  approvalKeyCount: number;
+  receipts: {
+    /** This process's chain id (its instance id). */
+    chain: string;
+    kid: string;
+    checkpoint: () => Promise<SignedCheckpoint | null>;
+  };
+  logger: Logger;
+  metrics: Metrics;
+  /** When set, /execute and the receipt export require one of these keys. */
+  apiKeys: readonly ApiKey[] | null;
+  /** Set while the server drains on SIGTERM: new work is refused. */
+  isShuttingDown: () => boolean;
+}
+
+export function createApp(ctx: AppContext): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.set('query parser', 'simple');
+  // Behind a reverse proxy, rate limits must key on the client address it reports.
+  app.set('trust proxy', ctx.config.trustProxy ? 1 : false);
+
+  const noop: RequestHandler = (_req, _res, next) => next();
+  const authenticate = ctx.apiKeys ? requireApiKey(ctx.apiKeys) : noop;
+  const perIp =
+    ctx.config.rateLimitPerIp > 0
+      ? rateLimit(new RateLimiter(ctx.config.rateLimitPerIp), (req) => req.ip ?? 'unknown')
+      : noop;
+  const perKey =
+    ctx.apiKeys && ctx.config.rateLimitPerKey > 0
+      ? rateLimit(
+          new RateLimiter(ctx.config.rateLimitPerKey),
+          (_req, res) => (res.locals.caller as ApiKey | undefined)?.id ?? null,
+        )
+      : noop;
+
+  app.use(requestLogging(ctx.logger, ctx.metrics));
+  app.use((_req, res, next) => {
+    res.setHeader('Cache-Control', 'no-store');
+    res.setHeader('X-Content-Type-Options', 'nosniff');
+    next();
+  });
+
+  app.get('/', (_req, res) => {
+    res.json({ service: 'OpenExec', status: 'running', version: VERSION });
+  });
+
+  app.get('/health', (_req, res) => {
+    const { config, registry } = ctx;
+    const body: Record<string, unknown> = {
+      status: 'ok',
+      exec_mode: config.mode,
+      signature_verification: config.mode === 'clawshield' ? 'enabled' : 'disabled',
+      restriction: registry.allowed ? 'restricted' : 'open',
+    };
+    if (registry.allowed) body.allow_list = registry.allowed;
+    else body.warning = 'No execution allow-list configured';
+    if (config.mode === 'clawshield') body.approval_keys = ctx.approvalKeyCount;
+    if (config.mode === 'demo' && config.allowInsecureDemo) {
+      body.insecure_demo = 'demo mode may be reachable from other hosts (OPENEXEC_ALLOW_INSECURE_DEMO)';
+    }
+    res.json(body);
+  });
+
+  app.get('/ready', async (_req, res) => {
+    if (ctx.isShuttingDown()) {
+      res.status(503).json({ ready: false, detail: 'shutting down', code: 'shutting_down' });
+      return;
+    }
+    const reasons: string[] = [];
+    const db = await ctx.store.ping();
+    if (!db.ok) reasons.push(db.reason);
+    if (ctx.config.mode === 'clawshield' && ctx.approvalKeyCount === 0)
+      reasons.push('no approval keys loaded');
+    if (reasons.length > 0) {
+      res.status(503).json({ ready: false, detail: reasons.join('; '), code: 'not_ready' });
+      return;
+    }
+    res.json({ ready: true });
+  });
+
+  app.get('/version', (_req, res) => {
+    res.json({ version: VERSION, timestamp: pythonUtcNow() });
+  });
+
+  const openApi = buildOpenApi();
+  app.get('/openapi.json', (_req, res) => {
+    res.json(openApi);
+  });
+
+  app.get('/actions', (_req, res) => {
+    res.json({ actions: ctx.registry.describe() });
+  });
+
+  app.post(
+    '/execute',
+    perIp,
+    authenticate,
+    perKey,
+    ...jsonBody(ctx.config.bodyLimitBytes),
+    async (req: Request, res: Response) => {
+      if (ctx.isShuttingDown())
+        throw new ApiError(503, 'shutting_down', 'the service is shutting down', {
+          headers: { Connection: 'close' },
+        });
+      const idempotencyKey = req.get('Idempotency-Key');
+      const log = res.locals.log as RequestLogFields;
+      const body = req.body as { action?: unknown; nonce?: unknown };
+      // Only names the registry knows reach the log; the nonce only as a hash.
+      if (typeof body?.action === 'string' && ctx.registry.has(body.action)) log.action = body.action;
+      const nonce = idempotencyKey ?? body?.nonce;
+      if (typeof nonce === 'string') log.nonce_hash = hashForLog(nonce);
+      const output = await ctx.service.execute({
+        body: req.body,
+        idempotencyKey,
+        caller: (res.locals.caller as ApiKey | undefined) ?? null,
+      });
+      log.outcome = String(output.body.status ?? 'unknown');
+      log.replayed = output.body.replayed === true;
+      res.status(output.status).set(output.headers).json(output.body);
+    },
+  );
+
+  app.post(
+    '/receipts/verify',
+    perIp,
+    ...jsonBody(ctx.config.bodyLimitBytes),
+    async (req: Request, res: Response) => {
+      const body = req.body as Record<string, unknown>;
+      // A signed (v1) receipt object: verified against every receipt key this service published.
+      if (
+        body &&
+        typeof body === 'object' &&
+        !Array.isArray(body) &&
+        typeof body.receipt === 'object' &&
+        body.receipt !== null
+      ) {
+        if (Object.keys(body).some((key) => key !== 'receipt'))
+          throw new ApiError(400, 'invalid_request', 'send {"receipt": {...}} alone');
+        const result = verifyReceipt(body.receipt, toJwks(await ctx.store.signingKeys()));
+        const problem = result.problems[0];
+        res.json(
+          problem
+            ? { valid: false, reason: `${problem.code}: ${problem.message}` }
+            : { valid: true, reason: null },
+        );
+        return;
+      }
+      const parsed = LegacyReceiptVerifySchema.safeParse(body);
+      if (!parsed.success) throw new ApiError(400, 'invalid_request', describeIssues(parsed.error));
+      const { exec_id, result, receipt } = parsed.data;
+      // Python clients send the result as the json.dumps string; accept the object too.
+      let resultJson: string;
+      try {
+        resultJson = typeof result === 'string' ? result : pythonResultJson(result);
+      } catch (error) {
+        throw new ApiError(400, 'invalid_request', 'result is not JSON-serialisable', { cause: error });
+      }
+      res.json({ valid: verifyLegacyReceipt(exec_id, resultJson, receipt) });
+    },
+  );
+
+  app.get('/receipts/:id', authenticate, async (req: Request, res: Response) => {
+    const id = z.string().min(1).max(200).safeParse(req.params.id);
+    if (!id.success) throw new ApiError(400, 'invalid_request', 'bad execution id');
+    const [receipt] = await ctx.store.receiptsOfExecution(id.data);
+    if (!receipt) throw new ApiError(404, 'not_found', `no receipt for execution ${id.data}`);
+    res.type('application/json').send(receipt);
+  });
+
+  // JSON Lines export of a chain, streamed page by page (never built in memory).
+  app.get('/receipts', authenticate, async (req: Request, res: Response) => {
+    const query = ReceiptExportQuerySchema.safeParse(req.query);
+    if (!query.success) throw new ApiError(400, 'invalid_request', describeIssues(query.error));
+    const chain = query.data.chain ?? ctx.receipts.chain;
+    const to = query.data.to ?? Number.MAX_SAFE_INTEGER;
+    let from = query.data.from;
+    res.status(200).type('application/x-ndjson');
+    const PAGE = 1_000;
+    for (;;) {
+      const page = await ctx.store.receiptPage(chain, from, to, PAGE);
+      for (const row of page) {
+        if (!res.write(`${row.body}\n`)) await once(res, 'drain');
+      }
+      const last = page.at(-1);
+      if (page.length < PAGE || !last) break;
+      from = last.seq + 1;
+    }
+    res.end();
+  });
+
+  app.get('/checkpoints/latest', async (_req: Request, res: Response) => {
+    const checkpoint = await ctx.receipts.checkpoint();
+    if (!checkpoint) throw new ApiError(404, 'not_found', 'no receipt has been issued yet');
+    res.json(checkpoint);
+  });
+
+  app.get('/metrics', async (req: Request, res: Response) => {
+    if (ctx.config.metricsTokenSha256) {
+      const token = /^Bearer (.+)$/.exec(req.get('Authorization') ?? '')?.[1];
+      const expected = Buffer.from(ctx.config.metricsTokenSha256, 'hex');
+      const given = createHash('sha256')
+        .update(token ?? '')
+        .digest();
+      if (!token || !timingSafeEqual(expected, given))
+        throw new ApiError(401, 'unauthenticated', 'metrics need their bearer token', {
+          headers: { 'WWW-Authenticate': 'Bearer' },
+        });
+    }
+    const head = ctx.store.chainHead();
+    if (head) ctx.metrics.chainHead.set({ chain: ctx.receipts.chain }, head.seq);
+    res.type(ctx.metrics.registry.contentType).send(await ctx.metrics.registry.metrics());
+  });
+
+  app.get('/.well-known/openexec-keys.json', async (_req: Request, res: Response) => {
+    res.json(toJwks(await ctx.store.signingKeys()));
+  });
+
+  app.use((req, _res, next) => {
+    next(new ApiError(404, 'not_found', `Not Found: ${req.method} ${req.path}`));
+  });
+
+  const onError: ErrorRequestHandler = (error, _req, res, _next) => {
+    const apiError = error instanceof ApiError ? error : bodyParserError(error);
+    if (apiError) {
+      if (res.locals.log) (res.locals.log as RequestLogFields).code = String(apiError.code);
+      res.status(apiError.status).set(apiError.headers).json(apiError.toBody());
+      return;
+    }
+    // Anything unexpected: a 500 that reveals nothing; the detail goes to the log only.
+    ctx.logger.error(
+      { req_id: res.locals.requestId, err: { name: (error as Error)?.name } },
+      'unhandled error',
+    );
+    res.status(500).json({ detail: 'Internal Server Error', code: 'internal_error' });
+  };
+  app.use(onError);
+  return app;
+}

@@ -1,0 +1,161 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { countingHandler, runsIn } from './test-support/handlers.js';
+import { startTestServer, type TestServer } from './test-support/server.js';
+
+// Every case: a 4xx with `detail` and a stable `code`, no stored row, no handler run.
+describe('bad input to POST /execute', () => {
+  let server: TestServer;
+  let runs: string;
+  beforeAll(async () => {
+    runs = join(mkdtempSync(join(tmpdir(), 'openexec-runs-')), 'runs.log');
+    server = await startTestServer(
+      { OPENEXEC_BODY_LIMIT_BYTES: '2048', OPENEXEC_ALLOWED_ACTIONS: 'count,echo' },
+      [countingHandler(runs)],
+    );
+  });
+  afterAll(async () => {
+    await server.close();
+  });
+
+  const json = (body: unknown) =>
+    server.http
+      .post('/execute')
+      .set('Content-Type', 'application/json')
+      .send(body as object);
+  const raw = (text: string, type = 'application/json') =>
+    server.http.post('/execute').set('Content-Type', type).send(text);
+
+  const cases: Array<[string, () => ReturnType<typeof json>, number, string]> = [
+    ['malformed JSON', () => raw('{"action": "count", "nonce": '), 400, 'malformed_json'],
+    ['a JSON string instead of an object', () => raw('"count"'), 400, 'malformed_json'],
+    ['a JSON array', () => json([{ action: 'count', nonce: 'n' }]), 400, 'invalid_request'],
+    ['a number as action', () => json({ action: 7, nonce: 'n-1' }), 400, 'invalid_request'],
+    ['a missing nonce', () => json({ action: 'count', payload: {} }), 400, 'invalid_request'],
+    ['an empty nonce', () => json({ action: 'count', payload: {}, nonce: '' }), 400, 'invalid_request'],
+    [
+      'a nonce over 200 characters',
+      () => json({ action: 'count', payload: {}, nonce: 'n'.repeat(201) }),
+      400,
+      'invalid_request',
+    ],
+    [
+      'a nonce with a control character',
+      () => json({ action: 'count', payload: {}, nonce: 'a\u0000b' }),
+      400,
+      'invalid_request',
+    ],
+    ['a numeric nonce', () => json({ action: 'count', payload: {}, nonce: 12 }), 400, 'invalid_request'],
+    ['an unknown action', () => json({ action: 'rm-rf', payload: {}, nonce: 'n-2' }), 400, 'unknown_action'],
+    [
+      'an action not allowed',
+      () => json({ action: 'add', payload: { a: 1, b: 2 }, nonce: 'n-3' }),
+      400,
+      'action_not_allowed',
+    ],
+    [
+      'an extra unknown field',
+      () => json({ action: 'count', payload: {}, nonce: 'n-4', sudo: true }),
+      400,
+      'invalid_request',
+    ],
+    [
+      'a __proto__ key',
+      () => raw('{"action":"count","payload":{"__proto__":{"polluted":true}},"nonce":"n-5"}'),
+      400,
+      'forbidden_key',
+    ],
+    [
+      'a constructor key',
+      () => raw('{"action":"count","payload":{"constructor":{"prototype":1}},"nonce":"n-6"}'),
+      400,
+      'forbidden_key',
+    ],
+    [
+      'a payload that is an array',
+      () => json({ action: 'count', payload: [1, 2], nonce: 'n-7' }),
+      400,
+      'invalid_request',
+    ],
+    [
+      'a payload that is a string',
+      () => json({ action: 'count', payload: 'x', nonce: 'n-8' }),
+      400,
+      'invalid_request',
+    ],
+    [
+      'a payload outside the handler schema',
+      () => json({ action: 'count', payload: { label: 5 }, nonce: 'n-9' }),
+      400,
+      'invalid_payload',
+    ],
+    [
+      'a payload with unknown fields for the handler',
+      () => json({ action: 'count', payload: { rm: true }, nonce: 'n-10' }),
+      400,
+      'invalid_payload',
+    ],
+    [
+      'a body over the limit',
+      () => json({ action: 'count', payload: { label: 'x'.repeat(4096) }, nonce: 'n-11' }),
+      413,
+      'payload_too_large',
+    ],
+    [
+      'a text/plain body',
+      () => raw('{"action":"count","nonce":"n-12"}', 'text/plain'),
+      415,
+      'unsupported_media_type',
+    ],
+    [
+      'a form body',
+      () => raw('action=count&nonce=n-13', 'application/x-www-form-urlencoded'),
+      415,
+      'unsupported_media_type',
+    ],
+    [
+      'JSON nested too deeply',
+      () => raw(`{"action":"echo","nonce":"n-14","payload":{"a":${'['.repeat(40)}${']'.repeat(40)}}}`),
+      400,
+      'too_deep',
+    ],
+    [
+      'a body nonce differing from Idempotency-Key',
+      () => json({ action: 'count', payload: {}, nonce: 'n-15' }).set('Idempotency-Key', 'other'),
+      400,
+      'nonce_mismatch',
+    ],
+  ];
+
+  for (const [name, send, status, code] of cases) {
+    it(`answers ${name} with ${status} ${code}`, async () => {
+      const response = await send();
+      expect(response.status).toBe(status);
+      expect(response.body).toEqual({ detail: expect.any(String), code });
+      expect(response.body.detail.length).toBeGreaterThan(0);
+    });
+  }
+
+  it('stored nothing and ran nothing for all of the above', async () => {
+    for (let i = 1; i <= 15; i++) expect(await server.store.lookup('default', `n-${i}`)).toBeNull();
+    expect(runsIn(runs)).toEqual([]);
+    // The service is still healthy and executes a good request.
+    const ok = await json({ action: 'count', payload: {}, nonce: 'good' });
+    expect(ok.status).toBe(200);
+    expect(runsIn(runs)).toEqual(['good']);
+  });
+
+  it('answers an unknown route with 404 not_found', async () => {
+    const response = await server.http.get('/nope');
+    expect(response.status).toBe(404);
+    expect(response.body).toEqual({ detail: expect.any(String), code: 'not_found' });
+  });
+
+  it('answers bad input to /receipts/verify with 400', async () => {
+    const response = await server.http.post('/receipts/verify').send({ exec_id: 1 });
+    expect(response.status).toBe(400);
+    expect(response.body.code).toBe('invalid_request');
+  });
+});

@@ -1,0 +1,11 @@
+export type { AppContext } from './app.js';
+export { createApp } from './app.js';
+export type { Config } from './config.js';
+export { ConfigError, isLoopback, loadConfig } from './config.js';
+export type { ApiErrorCode } from './errors.js';
+export { ApiError } from './errors.js';
+export { legacyReceipt, pythonResultJson, verifyLegacyReceipt } from './legacy-receipt.js';
+export { runService } from './run.js';
+export type { RunningServer, StartOptions } from './server.js';
+export { buildRegistry, loadApprovalKeys, startServer } from './server.js';
+export { ExecutionService } from './service.js';

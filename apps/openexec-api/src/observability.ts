@@ -1,0 +1,156 @@
+import { createHash, randomUUID } from 'node:crypto';
+import type { RequestHandler } from 'express';
+import pino, { type Logger } from 'pino';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+
+/** What the execution path reports; kept free of any metrics library. */
+export interface ExecutionObserver {
+  reserved(seconds: number): void;
+  completed(seconds: number): void;
+  outcome(action: string, outcome: string): void;
+  approvalRejected(code: string): void;
+  replay(kind: 'served' | 'in_progress' | 'conflict' | 'indeterminate' | 'purged'): void;
+  storeError(): void;
+}
+
+export const noopObserver: ExecutionObserver = {
+  reserved() {},
+  completed() {},
+  outcome() {},
+  approvalRejected() {},
+  replay() {},
+  storeError() {},
+};
+
+export interface Metrics {
+  registry: Registry;
+  observer: ExecutionObserver;
+  httpRequests: Counter<'method' | 'route' | 'status'>;
+  chainHead: Gauge<'chain'>;
+}
+
+export function createMetrics(): Metrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'openexec_' });
+  const httpRequests = new Counter({
+    name: 'openexec_http_requests_total',
+    help: 'HTTP requests by route and status',
+    labelNames: ['method', 'route', 'status'],
+    registers: [registry],
+  });
+  const executions = new Counter({
+    name: 'openexec_executions_total',
+    help: 'Handler runs by action and outcome',
+    labelNames: ['action', 'outcome'],
+    registers: [registry],
+  });
+  const rejections = new Counter({
+    name: 'openexec_approval_rejections_total',
+    help: 'Refused approvals by code',
+    labelNames: ['code'],
+    registers: [registry],
+  });
+  const replays = new Counter({
+    name: 'openexec_replays_total',
+    help: 'Requests for an already used nonce, by answer',
+    labelNames: ['kind'],
+    registers: [registry],
+  });
+  const storeErrors = new Counter({
+    name: 'openexec_store_errors_total',
+    help: 'Database operations that failed',
+    registers: [registry],
+  });
+  const buckets = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1];
+  const reserve = new Histogram({
+    name: 'openexec_reserve_seconds',
+    help: 'Durable reservation latency (group commit included)',
+    buckets,
+    registers: [registry],
+  });
+  const complete = new Histogram({
+    name: 'openexec_complete_seconds',
+    help: 'Durable completion latency (group commit included)',
+    buckets,
+    registers: [registry],
+  });
+  const chainHead = new Gauge({
+    name: 'openexec_receipt_chain_head',
+    help: 'Sequence number of the newest receipt of this process',
+    labelNames: ['chain'],
+    registers: [registry],
+  });
+  return {
+    registry,
+    httpRequests,
+    chainHead,
+    observer: {
+      reserved: (seconds) => reserve.observe(seconds),
+      completed: (seconds) => complete.observe(seconds),
+      outcome: (action, outcome) => executions.inc({ action, outcome }),
+      approvalRejected: (code) => rejections.inc({ code }),
+      replay: (kind) => replays.inc({ kind }),
+      storeError: () => storeErrors.inc(),
+    },
+  };
+}
+
+export function createLogger(destination?: NodeJS.WritableStream): Logger {
+  return pino(
+    {
+      base: { service: 'openexec-api' },
+      timestamp: pino.stdTimeFunctions.isoTime,
+      formatters: { level: (label) => ({ level: label }) },
+    },
+    destination ?? pino.destination({ sync: false }),
+  );
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/** Fields a route may add to its request's log line (never payloads, results, keys or tokens). */
+export interface RequestLogFields {
+  action?: string;
+  outcome?: string;
+  code?: string;
+  /** SHA-256 of the nonce, so lines can be correlated without exposing it. */
+  nonce_hash?: string;
+  replayed?: boolean;
+}
+
+export function hashForLog(value: string): string {
+  return createHash('sha256').update(value).digest('hex').slice(0, 16);
+}
+
+/**
+ * One JSON line per request: request id (accepted from X-Request-Id when well-formed, else
+ * generated, and returned), method, route, status, duration, and what the route added.
+ */
+export function requestLogging(logger: Logger, metrics: Metrics): RequestHandler {
+  return (req, res, next) => {
+    const started = process.hrtime.bigint();
+    const given = req.get('X-Request-Id');
+    const requestId = given && REQUEST_ID.test(given) ? given : randomUUID();
+    res.locals.requestId = requestId;
+    res.locals.log = {} as RequestLogFields;
+    res.setHeader('X-Request-Id', requestId);
+    res.on('finish', () => {
+      const route =
+        (req.route?.path as string | undefined) ?? (res.statusCode === 404 ? 'unmatched' : req.path);
+      const durationMs = Number(process.hrtime.bigint() - started) / 1e6;
+      metrics.httpRequests.inc({ method: req.method, route, status: String(res.statusCode) });
+      logger.info(
+        {
+          req_id: requestId,
+          method: req.method,
+          route,
+          status: res.statusCode,
+          duration_ms: Math.round(durationMs * 1000) / 1000,
+          ...res.locals.log,
+        },
+        'request',
+      );
+    });
+    next();
+  };
+}

@@ -1,0 +1,200 @@
+#!/usr/bin/env node
+// /execute throughput and latency over real HTTP, 32 connections, unique nonces, next to a
+// bare Express JSON endpoint measured in the same run (the ceiling on this machine).
+//   node bench/execute.mjs [--duration 10] [--connections 32] [--only sqlite,postgresql,bare]
+// PostgreSQL runs when OPENEXEC_BENCH_PG_URL (or OPENEXEC_TEST_PG_URL) names a server that can
+// create databases. Needs a build: `npx -y pnpm@10.34.9 bench` builds first.
+import { spawn } from 'node:child_process';
+import { createHash, generateKeyPairSync, randomUUID, sign } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+
+import autocannon from 'autocannon';
+import pg from 'pg';
+
+const { values } = parseArgs({
+  options: {
+    duration: { type: 'string', default: '10' },
+    connections: { type: 'string', default: '32' },
+    only: { type: 'string', default: 'bare,sqlite,clawshield,postgresql' },
+  },
+});
+const duration = Number(values.duration);
+const connections = Number(values.connections);
+const only = new Set(values.only.split(','));
+const pgUrl = process.env.OPENEXEC_BENCH_PG_URL ?? process.env.OPENEXEC_TEST_PG_URL;
+const apiMain = new URL('../apps/openexec-api/dist/main.js', import.meta.url).pathname;
+const bareMain = new URL('./bare-express.mjs', import.meta.url).pathname;
+
+function start(script, env) {
+  const child = spawn(process.execPath, [script], {
+    env: { ...process.env, PORT: '0', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  return new Promise((resolve, reject) => {
+    const onData = (chunk) => {
+      out += chunk;
+      const match = out.match(/"url":"(http:\/\/[^"]+)"/);
+      if (match) resolve({ child, url: match[1] });
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
+    child.once('exit', (code) => reject(new Error(`${script} exited ${code}: ${out}`)));
+  });
+}
+
+async function stop(child) {
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  await exited;
+}
+
+// clawshield mode: every request carries a fresh v1 approval bound to its nonce, minted here
+// (on the load generator's core) so the server pays only for verification and consumption.
+const approver = generateKeyPairSync('ed25519');
+const approverX = approver.publicKey.export({ format: 'jwk' }).x;
+const approverKid = createHash('sha256')
+  .update(JSON.stringify({ crv: 'Ed25519', kty: 'OKP', x: approverX }))
+  .digest('base64url');
+const PAYLOAD = { msg: 'hello', n: 42 };
+const PDG = createHash('sha256').update('{"msg":"hello","n":42}').digest('base64url');
+const b64 = (value) => Buffer.from(JSON.stringify(value)).toString('base64url');
+function mintApproval(nonce) {
+  const now = Math.floor(Date.now() / 1000);
+  const input = `${b64({ alg: 'EdDSA', typ: 'openexec-approval+jwt', kid: approverKid })}.${b64({
+    iss: 'bench',
+    aud: 'bench',
+    jti: randomUUID(),
+    iat: now,
+    nbf: now,
+    exp: now + 300,
+    act: 'echo',
+    pdg: PDG,
+    non: nonce,
+  })}`;
+  return `${input}.${sign(null, Buffer.from(input), approver.privateKey).toString('base64url')}`;
+}
+const CLAWSHIELD_ENV = {
+  OPENEXEC_MODE: 'clawshield',
+  CLAWSHIELD_TENANT_ID: 'bench',
+  CLAWSHIELD_PUBLIC_KEY: approver.publicKey.export({ format: 'pem', type: 'spki' }).toString(),
+};
+
+function body(clawshield) {
+  const nonce = randomUUID();
+  return JSON.stringify({
+    action: 'echo',
+    payload: PAYLOAD,
+    nonce,
+    ...(clawshield ? { approval_artifact: mintApproval(nonce) } : {}),
+  });
+}
+
+function load(url, clawshield = false) {
+  return new Promise((resolve, reject) => {
+    const instance = autocannon(
+      {
+        url,
+        connections,
+        duration,
+        requests: [
+          {
+            method: 'POST',
+            path: '/execute',
+            headers: { 'content-type': 'application/json' },
+            setupRequest: (request) => ({ ...request, body: body(clawshield) }),
+          },
+        ],
+      },
+      (error, result) => (error ? reject(error) : resolve(result)),
+    );
+    autocannon.track(instance, {
+      renderProgressBar: false,
+      renderResultsTable: false,
+      renderLatencyTable: false,
+    });
+  });
+}
+
+// The benchmark is one client address at thousands of requests per second: the per-address
+// rate limit (an abuse control) is switched off for it, explicitly.
+const BENCH_ENV = { OPENEXEC_RATE_LIMIT_PER_IP: '0' };
+
+async function measure(name, script, env) {
+  const { child, url } = await start(script, { ...BENCH_ENV, ...env });
+  const clawshield = env.OPENEXEC_MODE === 'clawshield';
+  try {
+    await load(url, clawshield); // warm-up (JIT, page cache); also proves the server is healthy
+    const result = await load(url, clawshield);
+    const errors = result.errors + result.timeouts + (result.non2xx ?? 0);
+    return {
+      name,
+      rps: result.requests.average,
+      p50: result.latency.p50,
+      p99: result.latency.p99,
+      errors,
+      total: result.requests.total,
+    };
+  } finally {
+    await stop(child);
+  }
+}
+
+const rows = [];
+const dir = mkdtempSync(join(tmpdir(), 'openexec-bench-'));
+try {
+  if (only.has('bare')) rows.push(await measure('bare Express JSON (ceiling)', bareMain, {}));
+  if (only.has('sqlite')) {
+    rows.push(
+      await measure('OpenExec /execute, SQLite (WAL, synchronous=FULL)', apiMain, {
+        OPENEXEC_DB_URL: `sqlite:///${join(dir, 'bench.db')}`,
+      }),
+    );
+  }
+  if (only.has('clawshield')) {
+    rows.push(
+      await measure('OpenExec /execute, SQLite, clawshield mode (v1 approval per request)', apiMain, {
+        OPENEXEC_DB_URL: `sqlite:///${join(dir, 'bench-clawshield.db')}`,
+        ...CLAWSHIELD_ENV,
+      }),
+    );
+  }
+  if (only.has('postgresql')) {
+    if (!pgUrl) {
+      console.warn('PostgreSQL skipped: set OPENEXEC_BENCH_PG_URL or OPENEXEC_TEST_PG_URL');
+    } else {
+      const name = `openexec_bench_${Date.now()}`;
+      const admin = new pg.Client({ connectionString: pgUrl });
+      await admin.connect();
+      await admin.query(`CREATE DATABASE ${name}`);
+      const url = new URL(pgUrl);
+      url.pathname = `/${name}`;
+      try {
+        rows.push(
+          await measure('OpenExec /execute, PostgreSQL', apiMain, { OPENEXEC_DB_URL: url.toString() }),
+        );
+      } finally {
+        await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+        await admin.end();
+      }
+    }
+  }
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}
+
+const ceiling = rows.find((row) => row.name.startsWith('bare'))?.rps;
+console.log(
+  `\n/execute benchmark: ${connections} connections, ${duration} s after a ${duration} s warm-up, unique nonces, ${cpus().length} CPUs, Node ${process.version}\n`,
+);
+console.log('| target | req/s | p50 ms | p99 ms | errors | % of ceiling |');
+console.log('| --- | ---: | ---: | ---: | ---: | ---: |');
+for (const row of rows) {
+  const share = ceiling ? `${Math.round((row.rps / ceiling) * 100)}%` : 'n/a';
+  console.log(
+    `| ${row.name} | ${Math.round(row.rps)} | ${row.p50} | ${row.p99} | ${row.errors} | ${share} |`,
+  );
+}

@@ -1,0 +1,12 @@
+export { canonicalJson, payloadDigest } from './canonical-json.js';
+export type { ApprovalErrorCode } from './errors.js';
+export { APPROVAL_ERROR_CODES, ApprovalError } from './errors.js';
+export type { ApprovalKey, KeySet, KeySetInput } from './keys.js';
+export { parseKeySet } from './keys.js';
+export type { LegacySignedFields } from './legacy.js';
+export { legacyActionHash, legacySigningMessage } from './legacy.js';
+export type { PythonJsonDumpsOptions } from './python-json.js';
+export { pythonJsonDumps } from './python-json.js';
+export type { ApprovalRequest, VerifiedApproval, VerifyApprovalOptions } from './types.js';
+export { V1_APPROVAL_TYP } from './v1.js';
+export { verifyApproval } from './verify.js';

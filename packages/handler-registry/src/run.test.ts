@@ -1,0 +1,144 @@
+import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { defineHandler } from './define.js';
+import { HandlerFailure } from './errors.js';
+import { runHandler } from './run.js';
+
+const context = { executionId: 'e-1', tenant: 't', nonce: 'n' };
+const limits = { maxResultBytes: 1_024 };
+
+function handler(run: (input: unknown, ctx: { signal: AbortSignal }) => unknown, timeoutMs = 200) {
+  return defineHandler({
+    name: 'h',
+    version: '1',
+    input: z.unknown(),
+    output: z.object({ value: z.unknown() }),
+    timeoutMs,
+    sideEffects: true,
+    run: run as never,
+  });
+}
+
+describe('runHandler', () => {
+  it('returns a succeeded outcome with the validated result', async () => {
+    expect(
+      await runHandler(
+        handler(() => ({ value: 1 })),
+        {},
+        context,
+        limits,
+      ),
+    ).toMatchObject({ status: 'succeeded', result: { value: 1 } });
+  });
+
+  it('turns a throw into handler_error without leaking the message', async () => {
+    const outcome = await runHandler(
+      handler(() => {
+        throw new Error('secret token abc');
+      }),
+      {},
+      context,
+      limits,
+    );
+    expect(outcome).toMatchObject({ status: 'failed', code: 'handler_error' });
+    expect(JSON.stringify(outcome)).not.toContain('secret token');
+  });
+
+  it('keeps the code and message of a HandlerFailure the handler author wrote', async () => {
+    const outcome = await runHandler(
+      handler(() => {
+        throw new HandlerFailure('binary_changed', 'the pinned binary changed');
+      }),
+      {},
+      context,
+      limits,
+    );
+    expect(outcome).toMatchObject({
+      status: 'failed',
+      code: 'binary_changed',
+      message: 'the pinned binary changed',
+    });
+  });
+
+  it('turns a rejected promise into handler_error', async () => {
+    expect(
+      await runHandler(
+        handler(() => Promise.reject(new TypeError('x'))),
+        {},
+        context,
+        limits,
+      ),
+    ).toMatchObject({ status: 'failed', code: 'handler_error', message: 'handler threw TypeError' });
+  });
+
+  it('stops waiting at the timeout with handler_timeout and aborts the signal', async () => {
+    let aborted = false;
+    const outcome = await runHandler(
+      handler(
+        (_input, ctx) =>
+          new Promise(() => {
+            ctx.signal.addEventListener('abort', () => {
+              aborted = true;
+            });
+          }),
+        50,
+      ),
+      {},
+      context,
+      limits,
+    );
+    expect(outcome).toMatchObject({ status: 'failed', code: 'handler_timeout' });
+    expect(aborted).toBe(true);
+  });
+
+  it('fails a result outside the output schema with handler_output_invalid', async () => {
+    expect(
+      await runHandler(
+        handler(() => ({ other: 1 })),
+        {},
+        context,
+        limits,
+      ),
+    ).toMatchObject({ status: 'failed', code: 'handler_output_invalid' });
+  });
+
+  it('fails a result over the size cap with handler_result_too_large', async () => {
+    expect(
+      await runHandler(
+        handler(() => ({ value: 'x'.repeat(2_000) })),
+        {},
+        context,
+        limits,
+      ),
+    ).toMatchObject({ status: 'failed', code: 'handler_result_too_large' });
+  });
+
+  it('fails a result that is not JSON with handler_output_invalid', async () => {
+    expect(
+      await runHandler(
+        handler(() => ({ value: 10n })),
+        {},
+        context,
+        limits,
+      ),
+    ).toMatchObject({ status: 'failed', code: 'handler_output_invalid' });
+  });
+
+  it('reports handler_aborted when the caller aborts', async () => {
+    const controller = new AbortController();
+    const pending = runHandler(
+      handler(
+        (_input, ctx) =>
+          new Promise((_resolve, reject) =>
+            ctx.signal.addEventListener('abort', () => reject(new Error('stop'))),
+          ),
+        5_000,
+      ),
+      {},
+      context,
+      { ...limits, signal: controller.signal },
+    );
+    controller.abort();
+    expect(await pending).toMatchObject({ status: 'failed', code: 'handler_aborted' });
+  });
+});

@@ -1,0 +1,20 @@
+// Runs `prisma generate` for both schemas without any network access. Prisma's CLI insists on a
+// schema-engine binary path even though generate never executes it; any existing executable
+// satisfies that check, and node itself is always one.
+import { execFileSync } from 'node:child_process';
+import { createRequire } from 'node:module';
+
+const require = createRequire(import.meta.url);
+const prismaCli = require.resolve('prisma/build/index.js');
+const env = { ...process.env, PRISMA_HIDE_UPDATE_MESSAGE: '1', CHECKPOINT_DISABLE: '1' };
+env.PRISMA_SCHEMA_ENGINE_BINARY ??= process.execPath;
+for (const dialect of ['sqlite', 'postgresql']) {
+  execFileSync(
+    process.execPath,
+    [prismaCli, 'generate', '--schema', `../../prisma/${dialect}/schema.prisma`],
+    {
+      env,
+      stdio: ['ignore', 'ignore', 'inherit'],
+    },
+  );
+}
