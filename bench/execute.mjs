@@ -26,10 +26,12 @@ const connections = Number(values.connections);
 const only = new Set(values.only.split(','));
 const pgUrl = process.env.OPENEXEC_BENCH_PG_URL ?? process.env.OPENEXEC_TEST_PG_URL;
 const apiMain = new URL('../apps/openexec-api/dist/main.js', import.meta.url).pathname;
+// Extra node flags for the servers, e.g. OPENEXEC_BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=prof".
+const nodeArgs = (process.env.OPENEXEC_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
 const bareMain = new URL('./bare-express.mjs', import.meta.url).pathname;
 
 function start(script, env) {
-  const child = spawn(process.execPath, [script], {
+  const child = spawn(process.execPath, [...nodeArgs, script], {
     env: { ...process.env, PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

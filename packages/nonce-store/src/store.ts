@@ -3,6 +3,7 @@ import { type Database, type OpenDatabaseOptions, openDatabase, type RawSql } fr
 import { StoreError } from './errors.js';
 import { GroupCommit } from './group-commit.js';
 import { migrate, pendingMigrations } from './migrate.js';
+import { type SqliteBatchOp, SqliteBatchWriter } from './sqlite-batch.js';
 import type {
   ChainHead,
   CompleteRequest,
@@ -139,6 +140,8 @@ class PrismaExecutionStore implements ExecutionStore {
   readonly #now: () => number;
   readonly #writer: GroupCommit<Op, OpResult>;
   readonly #sealer: ReceiptSealer | null;
+  /** SQLite: the hot path's prepared statements (PostgreSQL goes through the Prisma client). */
+  readonly #sqliteWriter: SqliteBatchWriter | null;
   /** Advanced only after the transaction holding the receipts has committed: seq stays gap-free. */
   #head: ChainHead | null = null;
   #closed = false;
@@ -151,6 +154,7 @@ class PrismaExecutionStore implements ExecutionStore {
     this.#storePayloads = options.storePayloads ?? false;
     this.#now = options.now ?? Date.now;
     this.#sealer = options.receipts ?? null;
+    this.#sqliteWriter = db.sqlite ? new SqliteBatchWriter(db.sqlite, SELECT_RECORD) : null;
     this.#writer = new GroupCommit((ops) => this.#commitBatch(ops), options.maxBatch ?? 128);
   }
 
@@ -433,9 +437,11 @@ class PrismaExecutionStore implements ExecutionStore {
       // Sealed afresh per attempt from the committed head, so a failed attempt leaves no gap.
       const sealed = this.#seal(ops);
       try {
-        const results = interactive
-          ? await this.#db.transaction((tx) => this.#writeBatch(tx, ops, sealed))
-          : await this.#writeFixedBatch(ops, sealed);
+        const results = this.#sqliteWriter
+          ? await this.#writeSqliteBatch(this.#sqliteWriter, ops, sealed)
+          : interactive
+            ? await this.#db.transaction((tx) => this.#writeBatch(tx, ops, sealed))
+            : await this.#writeFixedBatch(ops, sealed);
         const last = sealed.at(-1);
         if (last) this.#head = { seq: last.seq, hash: last.hash };
         return results;
@@ -482,6 +488,38 @@ class PrismaExecutionStore implements ExecutionStore {
       if (!(op.kind === 'record' || (op.kind === 'complete' && op.request.receipt))) return null;
       const entry = sealed[next++];
       return entry ? { chain: entry.chain, seq: entry.seq, hash: entry.hash, body: entry.body } : null;
+    });
+  }
+
+  async #writeSqliteBatch(writer: SqliteBatchWriter, ops: Op[], sealed: SealedEntry[]): Promise<OpResult[]> {
+    // A Prisma transaction (key registration) may be open on the shared connection between two
+    // of its awaits; the batch starts after it.
+    while (writer.busy) await new Promise((resolve) => setTimeout(resolve, 1));
+    const receiptOf = this.#receiptsByOp(ops, sealed);
+    const batch = ops.map((op, index): SqliteBatchOp => {
+      if (op.kind === 'reserve') return op;
+      if (op.kind === 'complete')
+        return { kind: 'complete', request: op.request, receipt: receiptOf[index] ?? null };
+      return { kind: 'record', receipt: receiptOf[index] as SealedReceipt };
+    });
+    const results = writer.write(batch, {
+      owner: this.owner,
+      leaseMs: this.#leaseMs,
+      storePayloads: this.#storePayloads,
+      now: this.#now(),
+      receipts: sealed,
+    });
+    return results.map((result, index): OpResult => {
+      switch (result.kind) {
+        case 'recorded':
+          return receiptOf[index] as SealedReceipt;
+        case 'completed':
+          return { applied: result.applied, receipt: receiptOf[index] ?? null };
+        case 'existing':
+          return { kind: 'existing', execution: toRecord(result.row as Row) };
+        default:
+          return result;
+      }
     });
   }
 

@@ -1,0 +1,178 @@
+import type { SqliteConnection, SqliteStatement } from './database.js';
+import type {
+  ApprovalUse,
+  CompleteRequest,
+  ExecutionRecord,
+  ReserveRequest,
+  SealedReceipt,
+} from './types.js';
+
+/** One queued write of a batch, as the SQLite hot path needs it. */
+export type SqliteBatchOp =
+  | { kind: 'reserve'; request: ReserveRequest; id: string }
+  | { kind: 'complete'; request: CompleteRequest; receipt: SealedReceipt | null }
+  | { kind: 'record'; receipt: SealedReceipt };
+
+export type SqliteBatchResult =
+  | { kind: 'reserved'; execution: ExecutionRecord }
+  | { kind: 'existing'; row: Record<string, unknown> }
+  | { kind: 'approval_exhausted'; approvalId: string; maxUses: number }
+  | { kind: 'completed'; applied: boolean }
+  | { kind: 'recorded' };
+
+export interface SqliteBatchContext {
+  owner: string;
+  leaseMs: number;
+  storePayloads: boolean;
+  now: number;
+  /** Every sealed receipt of the batch with what it records, in chain order. */
+  receipts: ReadonlyArray<SealedReceipt & { executionId: string | null; outcome: string }>;
+}
+
+/**
+ * Writes a whole batch in one `BEGIN IMMEDIATE … COMMIT` on the connection Prisma's adapter
+ * owns, with statements prepared once. Synchronous from BEGIN to COMMIT, so no other query of
+ * this process can interleave; the database still decides every race (the unique key on
+ * (tenant, nonce), the conditional use count), so other processes on the same file are safe.
+ */
+export class SqliteBatchWriter {
+  readonly #connection: SqliteConnection;
+  readonly #insertExecution: SqliteStatement;
+  readonly #selectExecution: SqliteStatement;
+  readonly #consumeApproval: SqliteStatement;
+  readonly #deleteExecution: SqliteStatement;
+  readonly #completeExecution: SqliteStatement;
+  readonly #insertReceipt: SqliteStatement;
+  readonly #write: (ops: readonly SqliteBatchOp[], context: SqliteBatchContext) => SqliteBatchResult[];
+
+  constructor(connection: SqliteConnection, selectRecord: string) {
+    this.#connection = connection;
+    this.#insertExecution = connection.prepare(
+      'INSERT INTO "executions" ("id", "tenant", "nonce", "action", "request_digest", "approval_id", "state", "owner", ' +
+        `"lease_expires_at", "created_at", "payload") VALUES (?, ?, ?, ?, ?, ?, 'reserved', ?, ?, ?, ?) ` +
+        'ON CONFLICT ("tenant", "nonce") DO NOTHING',
+    );
+    this.#selectExecution = connection.prepare(`${selectRecord} WHERE e."tenant" = ? AND e."nonce" = ?`);
+    this.#consumeApproval = connection.prepare(
+      'INSERT INTO "approval_uses" ("tenant", "approval_id", "issuer", "max_uses", "uses", "expires_at", "created_at") ' +
+        'VALUES (?, ?, ?, ?, 1, ?, ?) ON CONFLICT ("tenant", "approval_id") DO UPDATE SET "uses" = "approval_uses"."uses" + 1 ' +
+        'WHERE "approval_uses"."uses" < "approval_uses"."max_uses" RETURNING "uses"',
+    );
+    this.#deleteExecution = connection.prepare('DELETE FROM "executions" WHERE "id" = ?');
+    // Only the owner completes, only from reserved (or indeterminate after a lease ran out while
+    // it was still running: the owner's outcome is the truth), never over an operator's resolution.
+    this.#completeExecution = connection.prepare(
+      'UPDATE "executions" SET "state" = ?, "result_digest" = ?, "error_code" = ?, "response_status" = ?, ' +
+        '"response_body" = ?, "completed_at" = ?, "receipt_chain" = ?, "receipt_seq" = ? ' +
+        `WHERE "id" = ? AND "owner" = ? AND "state" IN ('reserved', 'indeterminate') AND "resolved_by" IS NULL`,
+    );
+    this.#insertReceipt = connection.prepare(
+      'INSERT INTO "receipts" ("chain", "seq", "hash", "execution_id", "outcome", "body", "created_at") VALUES (?, ?, ?, ?, ?, ?, ?)',
+    );
+    this.#write = connection.transaction((ops: readonly SqliteBatchOp[], context: SqliteBatchContext) =>
+      this.#writeInTransaction(ops, context),
+    ).immediate;
+  }
+
+  /** True while a Prisma transaction is open on the shared connection: the batch must wait. */
+  get busy(): boolean {
+    return this.#connection.inTransaction;
+  }
+
+  write(ops: readonly SqliteBatchOp[], context: SqliteBatchContext): SqliteBatchResult[] {
+    return this.#write(ops, context);
+  }
+
+  #writeInTransaction(ops: readonly SqliteBatchOp[], context: SqliteBatchContext): SqliteBatchResult[] {
+    const { now } = context;
+    // Receipts first: a completion refers to its receipt row.
+    for (const r of context.receipts) {
+      this.#insertReceipt.run(r.chain, r.seq, r.hash, r.executionId, r.outcome, r.body, now);
+    }
+    return ops.map((op): SqliteBatchResult => {
+      if (op.kind === 'record') return { kind: 'recorded' };
+      if (op.kind === 'complete') {
+        const { request, receipt } = op;
+        const { changes } = this.#completeExecution.run(
+          request.state,
+          request.resultDigest,
+          request.errorCode,
+          request.responseStatus,
+          request.responseBody,
+          now,
+          receipt?.chain ?? null,
+          receipt?.seq ?? null,
+          request.id,
+          context.owner,
+        );
+        return { kind: 'completed', applied: changes === 1 };
+      }
+      return this.#reserve(op.request, op.id, context);
+    });
+  }
+
+  #reserve(request: ReserveRequest, id: string, context: SqliteBatchContext): SqliteBatchResult {
+    const { now } = context;
+    const leaseExpiresAt = now + context.leaseMs;
+    const approval = request.approval ?? null;
+    const { changes } = this.#insertExecution.run(
+      id,
+      request.tenant,
+      request.nonce,
+      request.action,
+      request.requestDigest,
+      approval?.id ?? null,
+      context.owner,
+      leaseExpiresAt,
+      now,
+      context.storePayloads ? (request.payload ?? null) : null,
+    );
+    if (changes === 0) {
+      const row = this.#selectExecution.get(request.tenant, request.nonce) as
+        | Record<string, unknown>
+        | undefined;
+      if (!row) throw new Error('a conflicting (tenant, nonce) row was not found inside its transaction');
+      return { kind: 'existing', row };
+    }
+    if (approval && !this.#consume(request.tenant, approval, now)) {
+      // Same transaction: the reservation disappears with the refusal, leaving no trace of a run.
+      this.#deleteExecution.run(id);
+      return { kind: 'approval_exhausted', approvalId: approval.id, maxUses: approval.maxUses };
+    }
+    return {
+      kind: 'reserved',
+      execution: {
+        id,
+        tenant: request.tenant,
+        nonce: request.nonce,
+        action: request.action,
+        requestDigest: request.requestDigest,
+        approvalId: approval?.id ?? null,
+        state: 'reserved',
+        owner: context.owner,
+        leaseExpiresAt,
+        createdAt: now,
+        completedAt: null,
+        resultDigest: null,
+        errorCode: null,
+        responseStatus: null,
+        responseBody: null,
+        receipt: null,
+      },
+    };
+  }
+
+  /** Counts one use; false when the approval has none left. */
+  #consume(tenant: string, approval: ApprovalUse, now: number): boolean {
+    return (
+      this.#consumeApproval.get(
+        tenant,
+        approval.id,
+        approval.issuer,
+        approval.maxUses,
+        approval.expiresAt,
+        now,
+      ) !== undefined
+    );
+  }
+}
