@@ -6,7 +6,7 @@
 // create databases. Needs a build: `npx -y pnpm@10.34.9 bench` builds first.
 import { spawn } from 'node:child_process';
 import { createHash, generateKeyPairSync, randomUUID, sign } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -44,8 +44,19 @@ function start(script, env) {
     };
     child.stdout.on('data', onData);
     child.stderr.on('data', onData);
+    if (process.env.BENCH_DEBUG) child.stderr.on('data', (c) => process.stderr.write(c));
     child.once('exit', (code) => reject(new Error(`${script} exited ${code}: ${out}`)));
   });
+}
+
+// CPU seconds (user + system) a process has used so far, from /proc (Linux); null elsewhere.
+function cpuSeconds(pid) {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return null;
+  }
 }
 
 async function stop(child) {
@@ -130,7 +141,9 @@ async function measure(name, script, env) {
   const clawshield = env.OPENEXEC_MODE === 'clawshield';
   try {
     await load(url, clawshield); // warm-up (JIT, page cache); also proves the server is healthy
+    const cpuBefore = cpuSeconds(child.pid);
     const result = await load(url, clawshield);
+    const cpuAfter = cpuSeconds(child.pid);
     const errors = result.errors + result.timeouts + (result.non2xx ?? 0);
     return {
       name,
@@ -139,6 +152,11 @@ async function measure(name, script, env) {
       p99: result.latency.p99,
       errors,
       total: result.requests.total,
+      // Server CPU per request: steadier than req/s on a shared VM, and what the work costs.
+      cpuUs:
+        cpuBefore === null || cpuAfter === null
+          ? null
+          : ((cpuAfter - cpuBefore) * 1e6) / Math.max(1, result.requests.total),
     };
   } finally {
     await stop(child);
@@ -192,11 +210,11 @@ const ceiling = rows.find((row) => row.name.startsWith('bare'))?.rps;
 console.log(
   `\n/execute benchmark: ${connections} connections, ${duration} s after a ${duration} s warm-up, unique nonces, ${cpus().length} CPUs, Node ${process.version}\n`,
 );
-console.log('| target | req/s | p50 ms | p99 ms | errors | % of ceiling |');
-console.log('| --- | ---: | ---: | ---: | ---: | ---: |');
+console.log('| target | req/s | p50 ms | p99 ms | errors | % of ceiling | server CPU µs/request |');
+console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: |');
 for (const row of rows) {
   const share = ceiling ? `${Math.round((row.rps / ceiling) * 100)}%` : 'n/a';
   console.log(
-    `| ${row.name} | ${Math.round(row.rps)} | ${row.p50} | ${row.p99} | ${row.errors} | ${share} |`,
+    `| ${row.name} | ${Math.round(row.rps)} | ${row.p50} | ${row.p99} | ${row.errors} | ${share} | ${row.cpuUs === null ? 'n/a' : Math.round(row.cpuUs)} |`,
   );
 }

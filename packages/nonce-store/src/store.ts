@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { type Database, type OpenDatabaseOptions, openDatabase, type RawSql } from './database.js';
 import { StoreError } from './errors.js';
 import { GroupCommit } from './group-commit.js';
@@ -18,6 +17,7 @@ import type {
   SigningKeyRecord,
 } from './types.js';
 import { parseDatabaseUrl } from './url.js';
+import { uuidv7 } from './uuid.js';
 
 export interface ExecutionStoreOptions {
   /** OPENEXEC_DB_URL: sqlite:///x.db, sqlite:////abs/x.db, file:x.db, postgresql://... */
@@ -160,7 +160,11 @@ class PrismaExecutionStore implements ExecutionStore {
 
   reserve(request: ReserveRequest): Promise<ReserveResult> {
     this.#assertOpen();
-    return this.#writer.submit({ kind: 'reserve', request, id: randomUUID() }) as Promise<ReserveResult>;
+    return this.#writer.submit({
+      kind: 'reserve',
+      request,
+      id: uuidv7(this.#now()),
+    }) as Promise<ReserveResult>;
   }
 
   complete(request: CompleteRequest): Promise<CompleteResult> {
@@ -351,14 +355,14 @@ class PrismaExecutionStore implements ExecutionStore {
   }
 
   async listIndeterminate(limit = 100): Promise<ExecutionRecord[]> {
+    // The state is a literal so that the partial index on indeterminate rows applies.
     const rows = await this.#guard(() =>
-      this.#db.models.execution.findMany({
-        where: { state: 'indeterminate' },
-        orderBy: { createdAt: 'asc' },
-        take: limit,
-      }),
+      this.#db.raw.$queryRawUnsafe<Row[]>(
+        `${SELECT_RECORD} WHERE e."state" = 'indeterminate' ORDER BY e."created_at" LIMIT ${this.#db.param(1, 'int')}`,
+        limit,
+      ),
     );
-    return rows.map((row) => toRecord(row as unknown as Row));
+    return rows.map(toRecord);
   }
 
   async purge(options: {
