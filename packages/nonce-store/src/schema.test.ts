@@ -23,6 +23,24 @@ describe('the Prisma schemas', () => {
     expect(names('postgresql')).toEqual(names('sqlite'));
   });
 
+  it('create and drop the same indexes, in the same migrations, for both databases', () => {
+    const indexes = (dialect: string) =>
+      readdirSync(new URL(`${dialect}/migrations/`, prisma))
+        .sort()
+        .map((name) => [
+          name,
+          [
+            ...read(`${dialect}/migrations/${name}/migration.sql`).matchAll(
+              /(CREATE (?:UNIQUE )?INDEX|DROP INDEX) "(\w+)"/g,
+            ),
+          ].map((m) => `${m[1]} ${m[2]}`),
+        ]);
+    expect(indexes('postgresql')).toEqual(indexes('sqlite'));
+    expect(indexes('sqlite').flatMap(([, list]) => list)).toContain(
+      'CREATE INDEX executions_reserved_lease_idx',
+    );
+  });
+
   it('create every mapped table and column in the migrations', () => {
     for (const dialect of ['sqlite', 'postgresql']) {
       const sql = readdirSync(new URL(`${dialect}/migrations/`, prisma))

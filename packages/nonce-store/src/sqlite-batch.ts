@@ -80,6 +80,10 @@ export class SqliteBatchWriter {
   }
 
   write(ops: readonly SqliteBatchOp[], context: SqliteBatchContext): SqliteBatchResult[] {
+    // Never nested: inside an open transaction better-sqlite3 would fall back to a savepoint,
+    // and that transaction's rollback would take back writes this batch acknowledged.
+    if (this.#connection.inTransaction)
+      throw new Error('the SQLite connection is inside another transaction');
     return this.#write(ops, context);
   }
 

@@ -55,6 +55,48 @@ for (const backend of backends) {
         expect(second.execution.id).toBe(first.execution.id);
     });
 
+    it('hands the winner of a reservation exactly the row it stored', async () => {
+      const store = await open({ storePayloads: true });
+      const approval = { id: randomUUID(), issuer: 'approver', maxUses: 2, expiresAt: Date.now() + 60_000 };
+      const won = await store.reserve(request('n-stored', { approval }));
+      expect(won.kind).toBe('reserved');
+      if (won.kind !== 'reserved') return;
+      expect(won.execution.id).toMatch(
+        /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/,
+      );
+      expect(await store.lookup('tenant-a', 'n-stored')).toEqual(won.execution);
+    });
+
+    it('runs key registrations (interactive transactions) and batches side by side', async () => {
+      const store = await open();
+      const work: Array<Promise<unknown>> = [];
+      for (let i = 0; i < 10; i++) {
+        work.push(store.registerSigningKey({ kid: `kid-${i}`, chain: 'chain-1', publicJwk: '{}' }));
+        for (let j = 0; j < 10; j++) {
+          work.push(
+            store.reserve(request(`n-${i}-${j}`)).then((result) => {
+              if (result.kind !== 'reserved') throw new Error(`n-${i}-${j} was not reserved`);
+              return store.complete({
+                id: result.execution.id,
+                state: 'succeeded',
+                resultDigest: 'r',
+                errorCode: null,
+                responseStatus: 200,
+                responseBody: '{}',
+              });
+            }),
+          );
+        }
+      }
+      await Promise.all(work);
+      expect((await store.signingKeys()).map((key) => key.kid).sort()).toEqual(
+        Array.from({ length: 10 }, (_, i) => `kid-${i}`).sort(),
+      );
+      for (let i = 0; i < 10; i++)
+        for (let j = 0; j < 10; j++)
+          expect(await store.lookup('tenant-a', `n-${i}-${j}`)).toMatchObject({ state: 'succeeded' });
+    });
+
     it('keeps nonces of different tenants apart', async () => {
       const store = await open();
       expect((await store.reserve(request('n-1'))).kind).toBe('reserved');
