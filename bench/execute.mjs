@@ -40,11 +40,16 @@ function start(script, env) {
     const onData = (chunk) => {
       out += chunk;
       const match = out.match(/"url":"(http:\/\/[^"]+)"/);
-      if (match) resolve({ child, url: match[1] });
+      if (!match) return;
+      // From here on the server's output (a log line per request) is drained and dropped: the
+      // load generator shares this process and must not pay for keeping or scanning it.
+      child.stdout.off('data', onData);
+      child.stderr.off('data', onData);
+      out = '';
+      resolve({ child, url: match[1] });
     };
     child.stdout.on('data', onData);
     child.stderr.on('data', onData);
-    if (process.env.BENCH_DEBUG) child.stderr.on('data', (c) => process.stderr.write(c));
     child.once('exit', (code) => reject(new Error(`${script} exited ${code}: ${out}`)));
   });
 }
