@@ -158,7 +158,8 @@ describe('signed receipts', () => {
   });
 
   it('produces a gap-free chain without forks under 100 concurrent executions', async () => {
-    const s = await server();
+    // All 100 at once: above the default per-action cap of 64, which would answer some with 429.
+    const s = await server({ OPENEXEC_MAX_CONCURRENT_PER_ACTION: '100' });
     const responses = await Promise.all(
       Array.from({ length: 100 }, (_, i) =>
         s.http.post('/execute').send({ action: 'echo', payload: { i }, nonce: `c-${i}` }),

@@ -1,18 +1,9 @@
 import { closeSync, constants, openSync, readFileSync, statSync, writeSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
-import {
-  type ChainHead,
-  parseDatabaseUrl,
-  type ReceiptDraft,
-  type ReceiptSealer,
-} from '@openexec/nonce-store';
-import {
-  createReceiptSigner,
-  generateSigningKey,
-  type Jwks,
-  type ReceiptFields,
-  type ReceiptSigner,
-} from '@openexec/receipts';
+import { pathToFileURL } from 'node:url';
+import { parseDatabaseUrl, type ReceiptSealerModule } from '@openexec/nonce-store';
+import { createReceiptSigner, generateSigningKey, type Jwks, type ReceiptSigner } from '@openexec/receipts';
 import { ConfigError } from './config.js';
 
 export const DEFAULT_RECEIPT_KEY_FILE = 'openexec-receipt-key.pem';
@@ -33,7 +24,7 @@ export function receiptKeyPath(configured: string | null, dbUrl: string, cwd = p
 export function loadReceiptSigner(
   path: string,
   variable = 'OPENEXEC_RECEIPT_KEY_FILE',
-): { signer: ReceiptSigner; generated: boolean } {
+): { signer: ReceiptSigner; privateKeyPem: string; generated: boolean } {
   let generated = false;
   try {
     const fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
@@ -56,8 +47,9 @@ export function loadReceiptSigner(
       `${variable}: ${path} is readable by others (mode ${mode.toString(8)}); run: chmod 600 ${path}`,
     );
   }
+  const privateKeyPem = readFileSync(path, 'utf8');
   try {
-    return { signer: createReceiptSigner(readFileSync(path, 'utf8')), generated };
+    return { signer: createReceiptSigner(privateKeyPem), privateKeyPem, generated };
   } catch (error) {
     throw new ConfigError(
       `${variable}: ${path} is not an Ed25519 private key (PKCS#8 PEM): ${(error as Error).message}`,
@@ -65,18 +57,16 @@ export function loadReceiptSigner(
   }
 }
 
-/** Signs and chains receipts for the store, inside its write transaction. */
-export function createReceiptSealer(signer: ReceiptSigner, chain: string): ReceiptSealer {
+/**
+ * The store's receipt sealer, named by module so that the SQLite write thread builds its own
+ * (a thread cannot be handed a signing function, only data).
+ */
+export function receiptSealerModule(privateKeyPem: string, chain: string): ReceiptSealerModule {
   return {
     chain,
-    seal(head: ChainHead | null, drafts: readonly ReceiptDraft[]) {
-      let current = head;
-      return drafts.map((draft) => {
-        const { receipt, hash, json } = signer.signNext(current, chain, draft.fields as ReceiptFields);
-        current = { seq: receipt.seq, hash };
-        return { chain, seq: receipt.seq, hash, body: json };
-      });
-    },
+    module: pathToFileURL(createRequire(import.meta.url).resolve('@openexec/receipts')).href,
+    export: 'createChainSealer',
+    args: [privateKeyPem, chain],
   };
 }
 

@@ -19,7 +19,7 @@ import { loadApiKeys } from './auth.js';
 import { type Config, ConfigError } from './config.js';
 import { ConcurrencyLimiter } from './limits.js';
 import { createLogger, createMetrics } from './observability.js';
-import { createReceiptSealer, loadReceiptSigner, receiptKeyPath } from './receipts.js';
+import { loadReceiptSigner, receiptKeyPath, receiptSealerModule } from './receipts.js';
 import { type ApprovalVerifier, ExecutionService } from './service.js';
 
 /**
@@ -108,10 +108,10 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   const registry = buildRegistry(config, [...(options.handlers ?? []), ...governed]);
   const keys = loadApprovalKeys(config);
   const keyPath = receiptKeyPath(config.receiptKeyFile, config.dbUrl);
-  const { signer } = loadReceiptSigner(keyPath);
+  const { signer, privateKeyPem } = loadReceiptSigner(keyPath);
   const chain = config.instanceId;
   const store = await openExecutionStore({
-    receipts: createReceiptSealer(signer, chain),
+    receipts: receiptSealerModule(privateKeyPem, chain),
     url: config.dbUrl,
     owner: config.instanceId,
     leaseMs: config.leaseMs,

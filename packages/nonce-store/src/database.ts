@@ -17,27 +17,8 @@ export type ModelClient = Pick<
   'execution' | 'approvalUse' | 'receipt' | 'checkpoint' | 'signingKey'
 >;
 
-/**
- * The synchronous better-sqlite3 connection behind Prisma's SQLite driver adapter (the same one
- * the Prisma client uses). The hot path runs cached prepared statements on it: Prisma's per-query
- * path (statement preparation, argument mapping, result decoding) cost about as much CPU as
- * everything else a request does.
- */
-export interface SqliteConnection {
-  readonly inTransaction: boolean;
-  prepare(sql: string): SqliteStatement;
-  transaction<A extends unknown[], R>(fn: (...args: A) => R): { immediate(...args: A): R };
-}
-
-export interface SqliteStatement {
-  run(...params: unknown[]): { changes: number };
-  get(...params: unknown[]): unknown;
-}
-
 export interface Database {
   readonly dialect: 'sqlite' | 'postgresql';
-  /** SQLite only: the connection the Prisma client itself uses. */
-  readonly sqlite: SqliteConnection | null;
   readonly raw: RawSql;
   readonly models: ModelClient;
   /** Placeholder for the 1-based parameter `index`, with a type cast where PostgreSQL needs one. */
@@ -65,26 +46,9 @@ export async function openDatabase(
   options: OpenDatabaseOptions,
 ): Promise<Database> {
   if (location.dialect === 'sqlite') {
-    const factory = new PrismaBetterSqlite3({ url: `file:${location.file}`, timeout: options.busyTimeoutMs });
-    let adapter: Awaited<ReturnType<typeof factory.connect>>;
-    try {
-      adapter = await factory.connect();
-    } catch (error) {
-      throw new StoreError('ERR_STORE_UNAVAILABLE', `cannot open SQLite database ${location.file}`, {
-        cause: error,
-      });
-    }
-    // One connection for the client and the hot path: two connections of one process would
-    // wait on each other's write lock inside the same thread.
     const client = new SqliteClient({
-      adapter: {
-        provider: factory.provider,
-        adapterName: factory.adapterName,
-        connect: async () => adapter,
-        connectToShadowDb: () => factory.connectToShadowDb(),
-      },
+      adapter: new PrismaBetterSqlite3({ url: `file:${location.file}`, timeout: options.busyTimeoutMs }),
     });
-    const connection = (adapter as unknown as { client: SqliteConnection }).client;
     try {
       // WAL lets readers proceed during a write; synchronous=FULL fsyncs the WAL on every
       // commit so that a 2xx answer means the record survives power loss.
@@ -98,7 +62,7 @@ export async function openDatabase(
         cause: error,
       });
     }
-    return wrap('sqlite', client as unknown as PrismaLike, () => '?', options, connection);
+    return wrap('sqlite', client as unknown as PrismaLike, () => '?', options);
   }
   const client = new PostgresClient({
     adapter: new PrismaPg({
@@ -112,7 +76,6 @@ export async function openDatabase(
     client as unknown as PrismaLike,
     (index, cast) => (cast ? `$${index}::${cast}` : `$${index}`),
     options,
-    null,
   );
 }
 
@@ -130,11 +93,9 @@ function wrap(
   client: PrismaLike,
   param: Database['param'],
   options: OpenDatabaseOptions,
-  sqlite: SqliteConnection | null,
 ): Database {
   return {
     dialect,
-    sqlite,
     raw: client,
     models: client,
     param,

@@ -2,18 +2,24 @@
  * Group commit: operations submitted while a transaction is being written wait and are then
  * written together in the next one, so N concurrent requests share one fsync instead of
  * paying N. Nothing is acknowledged before its transaction has committed.
+ *
+ * With `maxInFlight` > 1 the next batch is handed to `commit` before the previous one has
+ * finished (a writer that applies batches strictly in the order it receives them, such as the
+ * SQLite write thread, lets the request thread prepare batch N+1 while N is written).
  */
 export class GroupCommit<Op, Result> {
   readonly #queue: Array<{ op: Op; resolve: (result: Result) => void; reject: (error: unknown) => void }> =
     [];
   readonly #commit: (ops: Op[]) => Promise<Array<Result | Error>>;
   readonly #maxBatch: number;
+  readonly #maxInFlight: number;
+  readonly #inFlight = new Set<Promise<void>>();
   #scheduled = false;
-  #running: Promise<void> | null = null;
 
-  constructor(commit: (ops: Op[]) => Promise<Array<Result | Error>>, maxBatch: number) {
+  constructor(commit: (ops: Op[]) => Promise<Array<Result | Error>>, maxBatch: number, maxInFlight = 1) {
     this.#commit = commit;
     this.#maxBatch = maxBatch;
+    this.#maxInFlight = maxInFlight;
   }
 
   submit(op: Op): Promise<Result> {
@@ -25,40 +31,42 @@ export class GroupCommit<Op, Result> {
 
   /** Resolves once everything submitted so far has been committed or refused. */
   async drain(): Promise<void> {
-    while (this.#running || this.#scheduled || this.#queue.length > 0) {
-      await (this.#running ?? new Promise((resolve) => setImmediate(resolve)));
+    while (this.#inFlight.size > 0 || this.#scheduled || this.#queue.length > 0) {
+      await (this.#inFlight.size > 0
+        ? Promise.race(this.#inFlight)
+        : new Promise((resolve) => setImmediate(resolve)));
     }
   }
 
   #schedule(): void {
-    if (this.#scheduled || this.#running) return;
+    if (this.#scheduled || this.#inFlight.size >= this.#maxInFlight) return;
     this.#scheduled = true;
     // setImmediate runs after the poll phase: every request already readable has been parsed
     // and has queued its operation by then, so it joins this batch.
     setImmediate(() => {
       this.#scheduled = false;
-      this.#running = this.#run().finally(() => {
-        this.#running = null;
+      if (this.#queue.length === 0 || this.#inFlight.size >= this.#maxInFlight) return;
+      const running: Promise<void> = this.#run(this.#queue.splice(0, this.#maxBatch)).finally(() => {
+        this.#inFlight.delete(running);
         if (this.#queue.length > 0) this.#schedule();
       });
+      this.#inFlight.add(running);
+      if (this.#queue.length > 0) this.#schedule();
     });
   }
 
-  async #run(): Promise<void> {
-    while (this.#queue.length > 0) {
-      const batch = this.#queue.splice(0, this.#maxBatch);
-      let results: Array<Result | Error>;
-      try {
-        results = await this.#commit(batch.map((entry) => entry.op));
-      } catch (error) {
-        for (const entry of batch) entry.reject(error);
-        continue;
-      }
-      batch.forEach((entry, index) => {
-        const result = results[index];
-        if (result instanceof Error) entry.reject(result);
-        else entry.resolve(result as Result);
-      });
+  async #run(batch: Array<{ op: Op; resolve: (result: Result) => void; reject: (error: unknown) => void }>) {
+    let results: Array<Result | Error>;
+    try {
+      results = await this.#commit(batch.map((entry) => entry.op));
+    } catch (error) {
+      for (const entry of batch) entry.reject(error);
+      return;
     }
+    batch.forEach((entry, index) => {
+      const result = results[index];
+      if (result instanceof Error) entry.reject(result);
+      else entry.resolve(result as Result);
+    });
   }
 }

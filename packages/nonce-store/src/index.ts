@@ -10,6 +10,7 @@ export type {
   ExecutionState,
   ReceiptDraft,
   ReceiptSealer,
+  ReceiptSealerModule,
   ReserveRequest,
   ReserveResult,
   ResolveRequest,

@@ -1,4 +1,3 @@
-import type { SqliteConnection, SqliteStatement } from './database.js';
 import type {
   ApprovalUse,
   CompleteRequest,
@@ -6,6 +5,17 @@ import type {
   ReserveRequest,
   SealedReceipt,
 } from './types.js';
+
+/** The synchronous part of a better-sqlite3 connection the batches use. */
+export interface SqliteConnection {
+  prepare(sql: string): SqliteStatement;
+  transaction<A extends unknown[], R>(fn: (...args: A) => R): { immediate(...args: A): R };
+}
+
+export interface SqliteStatement {
+  run(...params: unknown[]): { changes: number };
+  get(...params: unknown[]): unknown;
+}
 
 /** One queued write of a batch, as the SQLite hot path needs it. */
 export type SqliteBatchOp =
@@ -27,26 +37,27 @@ export interface SqliteBatchContext {
   now: number;
   /** Every sealed receipt of the batch with what it records, in chain order. */
   receipts: ReadonlyArray<SealedReceipt & { executionId: string | null; outcome: string }>;
+  /** The head the receipts were sealed after; the batch is refused unless it is the stored head. */
+  sealedFrom: { seq: number; hash: string } | null;
 }
 
 /**
- * Writes a whole batch in one `BEGIN IMMEDIATE … COMMIT` on the connection Prisma's adapter
- * owns, with statements prepared once. Synchronous from BEGIN to COMMIT, so no other query of
- * this process can interleave; the database still decides every race (the unique key on
- * (tenant, nonce), the conditional use count), so other processes on the same file are safe.
+ * Writes a whole batch in one `BEGIN IMMEDIATE … COMMIT` with statements prepared once (on
+ * the SQLite write thread's own connection). The database decides every race — the unique key
+ * on (tenant, nonce), the conditional use count — so other connections and processes on the
+ * same file are safe.
  */
 export class SqliteBatchWriter {
-  readonly #connection: SqliteConnection;
   readonly #insertExecution: SqliteStatement;
   readonly #selectExecution: SqliteStatement;
   readonly #consumeApproval: SqliteStatement;
   readonly #deleteExecution: SqliteStatement;
   readonly #completeExecution: SqliteStatement;
   readonly #insertReceipt: SqliteStatement;
+  readonly #chainHead: SqliteStatement;
   readonly #write: (ops: readonly SqliteBatchOp[], context: SqliteBatchContext) => SqliteBatchResult[];
 
   constructor(connection: SqliteConnection, selectRecord: string) {
-    this.#connection = connection;
     this.#insertExecution = connection.prepare(
       'INSERT INTO "executions" ("id", "tenant", "nonce", "action", "request_digest", "approval_id", "state", "owner", ' +
         `"lease_expires_at", "created_at", "payload") VALUES (?, ?, ?, ?, ?, ?, 'reserved', ?, ?, ?, ?) ` +
@@ -69,26 +80,32 @@ export class SqliteBatchWriter {
     this.#insertReceipt = connection.prepare(
       'INSERT INTO "receipts" ("chain", "seq", "hash", "execution_id", "outcome", "body", "created_at") VALUES (?, ?, ?, ?, ?, ?, ?)',
     );
+    this.#chainHead = connection.prepare(
+      'SELECT "seq", "hash" FROM "receipts" WHERE "chain" = ? ORDER BY "seq" DESC LIMIT 1',
+    );
     this.#write = connection.transaction((ops: readonly SqliteBatchOp[], context: SqliteBatchContext) =>
       this.#writeInTransaction(ops, context),
     ).immediate;
   }
 
-  /** True while a Prisma transaction is open on the shared connection: the batch must wait. */
-  get busy(): boolean {
-    return this.#connection.inTransaction;
-  }
-
   write(ops: readonly SqliteBatchOp[], context: SqliteBatchContext): SqliteBatchResult[] {
-    // Never nested: inside an open transaction better-sqlite3 would fall back to a savepoint,
-    // and that transaction's rollback would take back writes this batch acknowledged.
-    if (this.#connection.inTransaction)
-      throw new Error('the SQLite connection is inside another transaction');
     return this.#write(ops, context);
   }
 
   #writeInTransaction(ops: readonly SqliteBatchOp[], context: SqliteBatchContext): SqliteBatchResult[] {
     const { now } = context;
+    const first = context.receipts[0];
+    if (first) {
+      // A batch sealed after receipts that were never committed (an earlier batch failed) would
+      // leave a gap in the chain: it writes nothing and is sealed again from the stored head.
+      const stored = this.#chainHead.get(first.chain) as { seq: bigint | number; hash: string } | undefined;
+      const from = context.sealedFrom;
+      if (stored ? !from || Number(stored.seq) !== from.seq || stored.hash !== from.hash : from !== null) {
+        throw Object.assign(new Error('the receipt chain moved since this batch was sealed'), {
+          code: 'ERR_STALE_CHAIN_HEAD',
+        });
+      }
+    }
     // Receipts first: a completion refers to its receipt row.
     for (const r of context.receipts) {
       this.#insertReceipt.run(r.chain, r.seq, r.hash, r.executionId, r.outcome, r.body, now);

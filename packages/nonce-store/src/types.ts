@@ -89,12 +89,27 @@ export interface SealedReceipt {
 
 /**
  * Turns drafts into signed, chained receipts, continuing from `head` (null: empty chain).
- * Injected so the store needs no signing code; called inside the write transaction, so it
- * must be synchronous and free of I/O.
+ * Injected so the store needs no signing code (built from a ReceiptSealerModule, on the SQLite
+ * write thread or in the store's own thread for PostgreSQL); called for each batch just
+ * before it is written, so it must be synchronous and free of I/O.
  */
 export interface ReceiptSealer {
   readonly chain: string;
   seal(head: ChainHead | null, drafts: readonly ReceiptDraft[]): SealedReceipt[];
+}
+
+/**
+ * Where a ReceiptSealer comes from: `(await import(module))[export](...args)` must return one
+ * for `chain`. Named rather than passed as an object because SQLite batches are sealed and
+ * written on a thread of their own, which builds its own sealer from this (args are copied to
+ * it, so they must be plain data, e.g. a PEM string).
+ */
+export interface ReceiptSealerModule {
+  readonly chain: string;
+  /** A file: URL (the write thread resolves no package names of its own). */
+  readonly module: string;
+  readonly export: string;
+  readonly args: readonly unknown[];
 }
 
 export interface SigningKeyRecord {

@@ -41,8 +41,8 @@ export {
 } from './format.js';
 export type { Jwk, Jwks, KeyLookup, KeySource, PublicJwk } from './keys.js';
 export { jwkThumbprint } from './keys.js';
-export type { GeneratedSigningKey, ReceiptSigner } from './signer.js';
-export { createReceiptSigner, generateSigningKey } from './signer.js';
+export type { ChainSealer, GeneratedSigningKey, ReceiptSigner, SealedChainReceipt } from './signer.js';
+export { createChainSealer, createReceiptSigner, generateSigningKey } from './signer.js';
 export type {
   ChainVerification,
   ChainVerifier,

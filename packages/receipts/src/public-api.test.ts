@@ -34,7 +34,12 @@ const PORTABLE_EXPORTS = [
   'verifyCheckpoint',
   'verifyReceipt',
 ];
-const NODE_ONLY_EXPORTS = ['createReceiptSigner', 'generateSigningKey', 'nodeCryptoBackend'];
+const NODE_ONLY_EXPORTS = [
+  'createChainSealer',
+  'createReceiptSigner',
+  'generateSigningKey',
+  'nodeCryptoBackend',
+];
 
 const here = dirname(fileURLToPath(import.meta.url));
 

@@ -2,6 +2,7 @@ import { createHash, createPrivateKey, generateKeyPairSync, verify } from 'node:
 import { describe, expect, it } from 'vitest';
 import {
   canonicalJson,
+  createChainSealer,
   createReceiptSigner,
   generateSigningKey,
   genesisHash,
@@ -12,6 +13,7 @@ import {
   RECEIPT_SIGNING_PREFIX,
   receiptHash,
   receiptSigningMessage,
+  verifyChain,
   verifyCheckpoint,
   verifyReceipt,
 } from './index.js';
@@ -127,6 +129,29 @@ describe('createReceiptSigner', () => {
         'ERR_RECEIPT_SIGNATURE_INVALID',
       ]);
     });
+  });
+});
+
+describe('createChainSealer', () => {
+  it('seals drafts in order after the head it is given, as a chain that verifies', () => {
+    const key = generateSigningKey();
+    const sealer = createChainSealer(key.privateKeyPem, 'replica-a');
+    const first = sealer.seal(null, [{ fields: fields(1) }, { fields: fields(2) }]);
+    const last = first.at(-1);
+    if (!last) throw new Error('nothing sealed');
+    const next = sealer.seal({ seq: last.seq, hash: last.hash }, [{ fields: fields(3) }]);
+    const chain = [...first, ...next];
+    expect(chain.map((receipt) => [receipt.chain, receipt.seq])).toEqual([
+      ['replica-a', 1],
+      ['replica-a', 2],
+      ['replica-a', 3],
+    ]);
+    for (const receipt of chain) expect(receiptHash(JSON.parse(receipt.body))).toBe(receipt.hash);
+    const verdict = verifyChain(
+      chain.map((receipt) => JSON.parse(receipt.body)),
+      { keys: [key.publicJwk] },
+    );
+    expect(verdict).toMatchObject({ valid: true, count: 3, problems: [] });
   });
 });
 

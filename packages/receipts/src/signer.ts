@@ -136,3 +136,37 @@ export function generateSigningKey(): GeneratedSigningKey {
     kid: publicJwk.kid,
   };
 }
+
+/** One receipt of a sealed sequence: the signed receipt's exact JSON and its chain hash. */
+export interface SealedChainReceipt {
+  chain: string;
+  seq: number;
+  hash: string;
+  /** The signed receipt, canonical JSON (what is stored and what verifyChain reads). */
+  body: string;
+}
+
+/** Signs receipt fields in order after a chain head (the receipt sealer an execution store takes). */
+export interface ChainSealer {
+  readonly chain: string;
+  seal(head: ChainHead | null, drafts: ReadonlyArray<{ fields: unknown }>): SealedChainReceipt[];
+}
+
+/**
+ * A ChainSealer from a PKCS#8 PEM: plain-data arguments, so that another thread (the execution
+ * store's SQLite write thread) can build its own from a module URL and the same arguments.
+ */
+export function createChainSealer(privateKeyPem: string, chain: string): ChainSealer {
+  const signer = createReceiptSigner(privateKeyPem);
+  return Object.freeze({
+    chain,
+    seal(head: ChainHead | null, drafts: ReadonlyArray<{ fields: unknown }>) {
+      let current = head;
+      return drafts.map((draft) => {
+        const { receipt, hash, json } = signer.signNext(current, chain, draft.fields as ReceiptFields);
+        current = { seq: receipt.seq, hash };
+        return { chain, seq: receipt.seq, hash, body: json };
+      });
+    },
+  });
+}

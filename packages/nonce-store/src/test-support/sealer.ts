@@ -1,19 +1,11 @@
-import { createHash } from 'node:crypto';
-import type { ChainHead, ReceiptDraft, ReceiptSealer, SealedReceipt } from '../types.js';
+import type { ReceiptSealerModule } from '../types.js';
 
-/** A hash chain without signatures: enough to test the store's sequencing (signing lives in @openexec/receipts). */
-export function testSealer(chain: string): ReceiptSealer {
+/** The test chain's sealer, named so that the SQLite write thread can build it too. */
+export function testSealer(chain: string): ReceiptSealerModule {
   return {
     chain,
-    seal(head: ChainHead | null, drafts: readonly ReceiptDraft[]): SealedReceipt[] {
-      let prev = head;
-      return drafts.map((draft) => {
-        const seq = (prev?.seq ?? 0) + 1;
-        const body = JSON.stringify({ chain, seq, prev: prev?.hash ?? null, draft: draft.fields });
-        const hash = createHash('sha256').update(body).digest('hex');
-        prev = { seq, hash };
-        return { chain, seq, hash, body };
-      });
-    },
+    module: new URL('./hash-chain-sealer.mjs', import.meta.url).href,
+    export: 'createHashChainSealer',
+    args: [chain],
   };
 }

@@ -1,0 +1,97 @@
+// The SQLite write thread: one connection, opened by Prisma's better-sqlite3 driver adapter.
+// Every batch the store sends is sealed here (receipts continue this thread's own committed
+// head, so the chain needs no guessing) and written as one BEGIN IMMEDIATE … COMMIT, strictly
+// in the order the batches arrive. Started by SqliteThread.
+import { parentPort, workerData } from 'node:worker_threads';
+import { PrismaBetterSqlite3 } from '@prisma/adapter-better-sqlite3';
+import { loadReceiptSealer, receiptsByOp, sealBatch } from './batch.js';
+import {
+  type SqliteBatchOp,
+  SqliteBatchWriter,
+  type SqliteConnection,
+  type SqliteStatement,
+} from './sqlite-batch.js';
+import type { SqliteThreadData, SqliteThreadReply, SqliteThreadRequest } from './sqlite-thread.js';
+import type { ChainHead, SealedReceipt } from './types.js';
+
+const { file, busyTimeoutMs, selectRecord, sealer: sealerModule } = workerData as SqliteThreadData;
+const port = parentPort;
+if (!port) throw new Error('sqlite-thread-worker runs as a worker thread');
+
+async function open() {
+  const adapter = await new PrismaBetterSqlite3({ url: `file:${file}`, timeout: busyTimeoutMs }).connect();
+  const connection = (adapter as unknown as { client: SqliteConnection & { pragma(sql: string): unknown } })
+    .client;
+  try {
+    // Per connection: every commit fsyncs the WAL, so an acknowledged write survives power loss.
+    connection.pragma('journal_mode = WAL');
+    connection.pragma('synchronous = FULL');
+    connection.pragma(`busy_timeout = ${Math.trunc(busyTimeoutMs)}`);
+    connection.pragma('foreign_keys = ON');
+    const sealer = sealerModule ? await loadReceiptSealer(sealerModule) : null;
+    const headOf: SqliteStatement = connection.prepare(
+      'SELECT "seq", "hash" FROM "receipts" WHERE "chain" = ? ORDER BY "seq" DESC LIMIT 1',
+    );
+    const storedHead = (): ChainHead | null => {
+      if (!sealer) return null;
+      const row = headOf.get(sealer.chain) as { seq: bigint; hash: string } | undefined;
+      return row ? { seq: Number(row.seq), hash: row.hash } : null;
+    };
+    return {
+      writer: new SqliteBatchWriter(connection, selectRecord),
+      sealer,
+      storedHead,
+      head: storedHead(),
+    };
+  } catch (error) {
+    await adapter.dispose();
+    throw error;
+  }
+}
+
+// Opened with the first batch; if that fails (the database may be unreachable for a while),
+// each later batch tries again.
+let opened: ReturnType<typeof open> | null = null;
+const connected = () => {
+  opened ??= open().catch((error: unknown) => {
+    opened = null;
+    throw error;
+  });
+  return opened;
+};
+port.on('message', async (request: SqliteThreadRequest) => {
+  let reply: SqliteThreadReply;
+  try {
+    const state = await connected();
+    const sealed = sealBatch(state.sealer, state.head, request.ops);
+    const receiptOf = receiptsByOp(request.ops, sealed);
+    const ops = request.ops.map((op, index): SqliteBatchOp => {
+      if (op.kind === 'reserve') return op;
+      if (op.kind === 'complete')
+        return { kind: 'complete', request: op.request, receipt: receiptOf[index] ?? null };
+      return { kind: 'record', receipt: receiptOf[index] as SealedReceipt };
+    });
+    try {
+      const results = state.writer.write(ops, {
+        ...request.context,
+        receipts: sealed,
+        sealedFrom: state.head,
+      });
+      const last = sealed.at(-1);
+      if (last) state.head = { seq: last.seq, hash: last.hash };
+      reply = { id: request.id, results, sealed };
+    } catch (error) {
+      // Another writer appended to this chain (two processes with one instance id): continue
+      // from what is stored; the store retries the batch.
+      if ((error as { code?: unknown }).code === 'ERR_STALE_CHAIN_HEAD') state.head = state.storedHead();
+      throw error;
+    }
+  } catch (error) {
+    const { message, code } = error as { message?: string; code?: unknown };
+    reply = {
+      id: request.id,
+      error: { message: message ?? String(error), ...(typeof code === 'string' ? { code } : {}) },
+    };
+  }
+  port.postMessage(reply);
+});
