@@ -20,14 +20,23 @@ if (!port) throw new Error('sqlite-thread-worker runs as a worker thread');
 
 async function open() {
   const adapter = await new PrismaBetterSqlite3({ url: `file:${file}`, timeout: busyTimeoutMs }).connect();
-  const connection = (adapter as unknown as { client: SqliteConnection & { pragma(sql: string): unknown } })
-    .client;
+  const connection = (
+    adapter as unknown as {
+      client: SqliteConnection & { pragma(sql: string, options?: { simple: boolean }): unknown };
+    }
+  ).client;
   try {
     // Per connection: every commit fsyncs the WAL, so an acknowledged write survives power loss.
     connection.pragma('journal_mode = WAL');
     connection.pragma('synchronous = FULL');
     connection.pragma(`busy_timeout = ${Math.trunc(busyTimeoutMs)}`);
     connection.pragma('foreign_keys = ON');
+    // Fail closed: no batch is written unless every commit is fsynced to a WAL.
+    const journal = connection.pragma('journal_mode', { simple: true });
+    const synchronous = connection.pragma('synchronous', { simple: true });
+    if (journal !== 'wal' || Number(synchronous) !== 2) {
+      throw new Error(`SQLite settings not in effect (journal_mode=${journal}, synchronous=${synchronous})`);
+    }
     const sealer = sealerModule ? await loadReceiptSealer(sealerModule) : null;
     const headOf: SqliteStatement = connection.prepare(
       'SELECT "seq", "hash" FROM "receipts" WHERE "chain" = ? ORDER BY "seq" DESC LIMIT 1',
