@@ -18,7 +18,7 @@ export type BatchOp =
 export type SealedEntry = SealedReceipt & { executionId: string | null; outcome: string };
 
 /** The receipt drafts of a batch, in op order: completions that carry one, and records. */
-export function draftsOf(ops: readonly BatchOp[]): ReceiptDraft[] {
+function draftsOf(ops: readonly BatchOp[]): ReceiptDraft[] {
   return ops.flatMap((op) =>
     op.kind === 'record'
       ? [op.draft]

@@ -1,5 +1,7 @@
+import type { SealedEntry } from './batch.js';
 import type {
   ApprovalUse,
+  ChainHead,
   CompleteRequest,
   ExecutionRecord,
   ReserveRequest,
@@ -36,9 +38,9 @@ export interface SqliteBatchContext {
   storePayloads: boolean;
   now: number;
   /** Every sealed receipt of the batch with what it records, in chain order. */
-  receipts: ReadonlyArray<SealedReceipt & { executionId: string | null; outcome: string }>;
+  receipts: readonly SealedEntry[];
   /** The head the receipts were sealed after; the batch is refused unless it is the stored head. */
-  sealedFrom: { seq: number; hash: string } | null;
+  sealedFrom: ChainHead | null;
 }
 
 /**
@@ -92,15 +94,21 @@ export class SqliteBatchWriter {
     return this.#write(ops, context);
   }
 
+  /** The last stored receipt of `chain`, or null for an empty chain. */
+  storedHead(chain: string): ChainHead | null {
+    const row = this.#chainHead.get(chain) as { seq: bigint | number; hash: string } | undefined;
+    return row ? { seq: Number(row.seq), hash: row.hash } : null;
+  }
+
   #writeInTransaction(ops: readonly SqliteBatchOp[], context: SqliteBatchContext): SqliteBatchResult[] {
     const { now } = context;
     const first = context.receipts[0];
     if (first) {
-      // A batch sealed after receipts that were never committed (an earlier batch failed) would
-      // leave a gap in the chain: it writes nothing and is sealed again from the stored head.
-      const stored = this.#chainHead.get(first.chain) as { seq: bigint | number; hash: string } | undefined;
+      // Another writer of this chain (two processes with one instance id) would otherwise fork
+      // it or leave a gap: the batch writes nothing and is sealed again from the stored head.
+      const stored = this.storedHead(first.chain);
       const from = context.sealedFrom;
-      if (stored ? !from || Number(stored.seq) !== from.seq || stored.hash !== from.hash : from !== null) {
+      if (stored?.seq !== from?.seq || stored?.hash !== from?.hash) {
         throw Object.assign(new Error('the receipt chain moved since this batch was sealed'), {
           code: 'ERR_STALE_CHAIN_HEAD',
         });

@@ -5,14 +5,9 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { PrismaBetterSqlite3 } from '@prisma/adapter-better-sqlite3';
 import { loadReceiptSealer, receiptsByOp, sealBatch } from './batch.js';
-import {
-  type SqliteBatchOp,
-  SqliteBatchWriter,
-  type SqliteConnection,
-  type SqliteStatement,
-} from './sqlite-batch.js';
+import { type SqliteBatchOp, SqliteBatchWriter, type SqliteConnection } from './sqlite-batch.js';
 import type { SqliteThreadData, SqliteThreadReply, SqliteThreadRequest } from './sqlite-thread.js';
-import type { ChainHead, SealedReceipt } from './types.js';
+import type { SealedReceipt } from './types.js';
 
 const { file, busyTimeoutMs, selectRecord, sealer: sealerModule } = workerData as SqliteThreadData;
 const port = parentPort;
@@ -38,20 +33,9 @@ async function open() {
       throw new Error(`SQLite settings not in effect (journal_mode=${journal}, synchronous=${synchronous})`);
     }
     const sealer = sealerModule ? await loadReceiptSealer(sealerModule) : null;
-    const headOf: SqliteStatement = connection.prepare(
-      'SELECT "seq", "hash" FROM "receipts" WHERE "chain" = ? ORDER BY "seq" DESC LIMIT 1',
-    );
-    const storedHead = (): ChainHead | null => {
-      if (!sealer) return null;
-      const row = headOf.get(sealer.chain) as { seq: bigint; hash: string } | undefined;
-      return row ? { seq: Number(row.seq), hash: row.hash } : null;
-    };
-    return {
-      writer: new SqliteBatchWriter(connection, selectRecord),
-      sealer,
-      storedHead,
-      head: storedHead(),
-    };
+    const writer = new SqliteBatchWriter(connection, selectRecord);
+    const storedHead = () => (sealer ? writer.storedHead(sealer.chain) : null);
+    return { writer, sealer, storedHead, head: storedHead() };
   } catch (error) {
     await adapter.dispose();
     throw error;

@@ -120,6 +120,16 @@ describe('SqliteThread', () => {
     rmSync(dirname(dirname(later)), { recursive: true, force: true });
   });
 
+  it('fails the batches a stopped thread held, having written each of them whole or not at all', async () => {
+    const writer = thread();
+    await writer.write([reserve('warm-up')], context());
+    const big = Array.from({ length: 5_000 }, (_, i) => reserve(`bulk-${i}`));
+    const held = writer.write(big, context());
+    await writer.close();
+    await expect(held).rejects.toThrow(/exited/);
+    expect([1, 1 + big.length]).toContain(await db.models.execution.count());
+  });
+
   it('starts a new thread for the next batch after close', async () => {
     const writer = thread();
     await writer.write([reserve('n-1')], context());

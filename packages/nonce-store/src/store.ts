@@ -469,9 +469,9 @@ class PrismaExecutionStore implements ExecutionStore {
   }
 
   async #transactionWithRetry(ops: Op[]): Promise<OpResult[]> {
-    // Approval consumption is conditional (a refused use deletes the reservation again), so it
-    // needs an interactive transaction; everything else is fixed statements.
-    const interactive = ops.some((op) => op.kind === 'reserve' && op.request.approval);
+    // PostgreSQL: approval consumption is conditional (a refused use deletes the reservation
+    // again), so it needs an interactive transaction; everything else is fixed statements.
+    const interactive = !this.#sqliteThread && ops.some((op) => op.kind === 'reserve' && op.request.approval);
     for (let attempt = 1; ; attempt++) {
       try {
         if (this.#sqliteThread) return await this.#writeSqliteBatch(this.#sqliteThread, ops);
