@@ -54,10 +54,12 @@ function start(script, env) {
   });
 }
 
-// CPU seconds (user + system) a process has used so far, from /proc (Linux); null elsewhere.
-function cpuSeconds(pid) {
+// CPU seconds (user + system) a process, or with `task` one of its threads, has used so far,
+// from /proc (Linux); null elsewhere. The main thread's task id is the process id.
+function cpuSeconds(pid, task = null) {
   try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    const path = task === null ? `/proc/${pid}/stat` : `/proc/${pid}/task/${task}/stat`;
+    const fields = readFileSync(path, 'utf8').split(') ')[1].split(' ');
     return (Number(fields[11]) + Number(fields[12])) / 100;
   } catch {
     return null;
@@ -141,14 +143,20 @@ function load(url, clawshield = false) {
 // rate limit (an abuse control) is switched off for it, explicitly.
 const BENCH_ENV = { OPENEXEC_RATE_LIMIT_PER_IP: '0' };
 
+function perRequest(before, after, requests) {
+  return before === null || after === null ? null : ((after - before) * 1e6) / Math.max(1, requests);
+}
+
 async function measure(name, script, env) {
   const { child, url } = await start(script, { ...BENCH_ENV, ...env });
   const clawshield = env.OPENEXEC_MODE === 'clawshield';
   try {
     await load(url, clawshield); // warm-up (JIT, page cache); also proves the server is healthy
     const cpuBefore = cpuSeconds(child.pid);
+    const mainBefore = cpuSeconds(child.pid, child.pid);
     const result = await load(url, clawshield);
     const cpuAfter = cpuSeconds(child.pid);
+    const mainAfter = cpuSeconds(child.pid, child.pid);
     const errors = result.errors + result.timeouts + (result.non2xx ?? 0);
     return {
       name,
@@ -158,10 +166,9 @@ async function measure(name, script, env) {
       errors,
       total: result.requests.total,
       // Server CPU per request: steadier than req/s on a shared VM, and what the work costs.
-      cpuUs:
-        cpuBefore === null || cpuAfter === null
-          ? null
-          : ((cpuAfter - cpuBefore) * 1e6) / Math.max(1, result.requests.total),
+      cpuUs: perRequest(cpuBefore, cpuAfter, result.requests.total),
+      // The thread that serves HTTP: the one that saturates first.
+      mainUs: perRequest(mainBefore, mainAfter, result.requests.total),
     };
   } finally {
     await stop(child);
@@ -215,11 +222,13 @@ const ceiling = rows.find((row) => row.name.startsWith('bare'))?.rps;
 console.log(
   `\n/execute benchmark: ${connections} connections, ${duration} s after a ${duration} s warm-up, unique nonces, ${cpus().length} CPUs, Node ${process.version}\n`,
 );
-console.log('| target | req/s | p50 ms | p99 ms | errors | % of ceiling | server CPU µs/request |');
-console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: |');
+console.log(
+  '| target | req/s | p50 ms | p99 ms | errors | % of ceiling | server CPU µs/request | main thread µs/request |',
+);
+console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
 for (const row of rows) {
   const share = ceiling ? `${Math.round((row.rps / ceiling) * 100)}%` : 'n/a';
   console.log(
-    `| ${row.name} | ${Math.round(row.rps)} | ${row.p50} | ${row.p99} | ${row.errors} | ${share} | ${row.cpuUs === null ? 'n/a' : Math.round(row.cpuUs)} |`,
+    `| ${row.name} | ${Math.round(row.rps)} | ${row.p50} | ${row.p99} | ${row.errors} | ${share} | ${row.cpuUs === null ? 'n/a' : Math.round(row.cpuUs)} | ${row.mainUs === null ? 'n/a' : Math.round(row.mainUs)} |`,
   );
 }

@@ -37,32 +37,66 @@ export function checkpointSigningMessage(body: CheckpointBody): Uint8Array {
   return concatBytes(CHECKPOINT_SIGNING_PREFIX_BYTES, utf8(canonicalJson(unsigned)));
 }
 
+/** What sealNextReceipt needs from a crypto backend, on text (hashed and signed as UTF-8). */
+export interface SealCrypto {
+  sha: Sha256;
+  /** Lower-case hex SHA-256 of the UTF-8 bytes of `text`. */
+  hashHex(text: string): string;
+  /** base64url Ed25519 signature of the UTF-8 bytes of `text`. */
+  signText(text: string): string;
+}
+
 /**
- * One pass from fields to a signed, hashed receipt: validated once, canonicalised once. The
+ * One pass from fields to a signed, hashed receipt: validated once, serialised once. The
  * canonical form of the signed receipt is the body's with `"sig"` inserted where RFC 8785 sorts
  * it (between "seq" and "signer_kid"; no other key of the strict format falls in between), so
  * the hash input needs no second canonicalisation. A property test checks it against
  * canonicalJson of the signed receipt.
  */
 export function sealNextReceipt(
-  sha: Sha256,
-  signBytes: (message: Uint8Array) => string,
+  crypto: SealCrypto,
   kid: string,
   head: ChainHead | null,
   chainId: string,
   fields: ReceiptFields,
 ): { receipt: SignedReceipt; hash: string; json: string } {
-  const body: ReceiptBody = { ...buildNextReceipt(sha, head, chainId, fields), signer_kid: kid };
-  const canonical = canonicalJson(body);
-  const sig = signBytes(concatBytes(RECEIPT_SIGNING_PREFIX_BYTES, utf8(canonical)));
-  const marker = ',"signer_kid":';
-  const at = canonical.lastIndexOf(marker);
-  const json = `${canonical.slice(0, at)},"sig":${JSON.stringify(sig)}${canonical.slice(at)}`;
+  const body: ReceiptBody = { ...buildNextReceipt(crypto.sha, head, chainId, fields), signer_kid: kid };
+  const [beforeSig, afterSig] = validatedReceiptBodyJson(body);
+  const sig = crypto.signText(`${RECEIPT_SIGNING_PREFIX}${beforeSig}${afterSig}`);
+  const json = `${beforeSig},"sig":${JSON.stringify(sig)}${afterSig}`;
   return {
     receipt: { ...body, sig },
-    hash: hexEncode(sha(concatBytes(HASH_PREFIX_BYTES, utf8(json)))),
+    hash: crypto.hashHex(`${RECEIPT_HASH_PREFIX}${json}`),
     json,
   };
+}
+
+const str = JSON.stringify;
+
+/**
+ * canonicalJson of a receipt body that passed validateReceiptBody, written out in RFC 8785
+ * key order (the strict format fixes every key, so nothing needs sorting) and split where
+ * `"sig"` sorts in. For strings and finite numbers JSON.stringify is what RFC 8785 prescribes
+ * (validation has refused lone surrogates and non-finite numbers). A property test checks the
+ * joined text against canonicalJson.
+ */
+function validatedReceiptBodyJson(b: ReceiptBody): [beforeSig: string, afterSig: string] {
+  const a = b.approval;
+  const r = b.run;
+  const approval = a === null ? 'null' : `{"id":${str(a.id)},"issuer":${str(a.issuer)},"kid":${str(a.kid)}}`;
+  const run =
+    r === null
+      ? 'null'
+      : `{"cpu_ms":${str(r.cpu_ms)},"duration_ms":${str(r.duration_ms)},"exit_code":${str(r.exit_code)},` +
+        `"max_rss_kib":${str(r.max_rss_kib)},"signal":${str(r.signal)}}`;
+  return [
+    `{"action":${str(b.action)},"approval":${approval},"chain":${str(b.chain)},"created_at":${str(b.created_at)},` +
+      `"error_code":${str(b.error_code)},"exec_id":${str(b.exec_id)},"isolation":${str(b.isolation)},` +
+      `"mode":${str(b.mode)},"nonce":${str(b.nonce)},"outcome":${str(b.outcome)},"prev":${str(b.prev)},` +
+      `"request_digest":${str(b.request_digest)},"result_digest":${str(b.result_digest)},"run":${run},` +
+      `"seq":${str(b.seq)}`,
+    `,"signer_kid":${str(b.signer_kid)},"tenant":${str(b.tenant)},"v":${str(b.v)}}`,
+  ];
 }
 
 export function computeReceiptHash(sha: Sha256, signed: SignedReceipt): string {
