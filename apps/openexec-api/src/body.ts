@@ -8,24 +8,28 @@ const MAX_DEPTH = 32;
  * Strict JSON bodies: only `application/json`, size-limited, objects or arrays at the top,
  * no prototype-polluting keys anywhere, bounded nesting (canonicalisation recurses).
  */
-export function jsonBody(limitBytes: number): RequestHandler[] {
-  const requireJson: RequestHandler = (req, _res, next) => {
+export function jsonBody(limitBytes: number): RequestHandler {
+  const parse = express.json({ limit: limitBytes, strict: true, type: () => true });
+  // One router layer for all three steps (each layer costs every request a dispatch).
+  return (req, res, next) => {
     if (!req.is('application/json')) {
       next(new ApiError(415, 'unsupported_media_type', 'Content-Type must be application/json'));
       return;
     }
-    next();
-  };
-  const parse = express.json({ limit: limitBytes, strict: true, type: () => true });
-  const inspect: RequestHandler = (req, _res, next) => {
-    try {
-      checkValue(req.body, 0);
+    parse(req, res, (error?: unknown) => {
+      if (error !== undefined) {
+        next(error);
+        return;
+      }
+      try {
+        checkValue(req.body, 0);
+      } catch (problem) {
+        next(problem);
+        return;
+      }
       next();
-    } catch (error) {
-      next(error);
-    }
+    });
   };
-  return [requireJson, parse, inspect];
 }
 
 function checkValue(value: unknown, depth: number): void {

@@ -1,4 +1,4 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { hash, timingSafeEqual } from 'node:crypto';
 import { pythonJsonDumps } from '@openexec/approval-verifier';
 
 /**
@@ -7,7 +7,7 @@ import { pythonJsonDumps } from '@openexec/approval-verifier';
  * signed receipt is the evidence.
  */
 export function legacyReceipt(executionId: string, resultJson: string): string {
-  return createHash('sha256').update(`${executionId}:${resultJson}`, 'utf8').digest('hex');
+  return hash('sha256', `${executionId}:${resultJson}`, 'hex');
 }
 
 /** `json.dumps(result, sort_keys=True)` with Python's default separators. */

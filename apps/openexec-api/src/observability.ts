@@ -1,4 +1,4 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { hash, randomUUID } from 'node:crypto';
 import type { RequestHandler } from 'express';
 import pino, { type Logger } from 'pino';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
@@ -119,7 +119,7 @@ export interface RequestLogFields {
 }
 
 export function hashForLog(value: string): string {
-  return createHash('sha256').update(value).digest('hex').slice(0, 16);
+  return hash('sha256', value, 'hex').slice(0, 16);
 }
 
 /**

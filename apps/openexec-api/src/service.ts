@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import {
   ApprovalError,
   type ApprovalErrorCode,
@@ -31,8 +31,12 @@ export interface ExecuteInput {
 
 export interface ExecuteOutput {
   status: number;
-  body: Record<string, unknown>;
+  /** The response body as JSON text: stored responses and receipts are spliced in, not re-encoded. */
+  json: string;
   headers: Record<string, string>;
+  /** For the request log. */
+  outcome: string;
+  replayed: boolean;
 }
 
 export type ApprovalVerifier = (
@@ -229,6 +233,7 @@ export class ExecutionService {
     }
     this.#observer.outcome(body.action, outcome.status);
     const resultDigest = outcome.status === 'succeeded' ? digest(canonicalJson(result)) : null;
+    const responseJson = JSON.stringify(response);
     const completeStarted = performance.now();
     const errorCode = outcome.status === 'failed' ? outcome.code : null;
     const sealed = await this.#completeWithRetry({
@@ -237,7 +242,7 @@ export class ExecutionService {
       resultDigest,
       errorCode,
       responseStatus: status,
-      responseBody: JSON.stringify(response),
+      responseBody: responseJson,
       receipt: this.#draft(
         attempt,
         execution.id,
@@ -250,8 +255,10 @@ export class ExecutionService {
     this.#observer.completed((performance.now() - completeStarted) / 1000);
     return {
       status,
-      body: { ...response, replayed: false, signed_receipt: parseReceipt(sealed) },
+      json: answerJson(responseJson, false, sealed?.body ?? null),
       headers: {},
+      outcome: outcome.status,
+      replayed: false,
     };
   }
 
@@ -390,11 +397,12 @@ function replay(record: ExecutionRecord, requestDigest: string): ExecuteOutput {
       { extra: { id: record.id } },
     );
   }
-  const stored = JSON.parse(record.responseBody) as Record<string, unknown>;
   return {
     status: record.responseStatus,
-    body: { ...stored, replayed: true, signed_receipt: record.receipt ? JSON.parse(record.receipt) : null },
+    json: answerJson(record.responseBody, true, record.receipt),
     headers: { 'Idempotent-Replayed': 'true' },
+    outcome: record.state,
+    replayed: true,
   };
 }
 
@@ -423,10 +431,21 @@ interface Attempt {
   approval: ReceiptFields['approval'];
 }
 
+/**
+ * `{...response, replayed, signed_receipt}` as JSON text, from the stored response text and
+ * the receipt's stored canonical JSON (JSON.stringify of either parsed would give the same
+ * text back: neither has integer-like keys, and RFC 8785 writes strings and numbers as
+ * JSON.stringify does).
+ */
+function answerJson(responseJson: string, replayed: boolean, receiptJson: string | null): string {
+  const fields = `"replayed":${replayed},"signed_receipt":${receiptJson ?? 'null'}}`;
+  return responseJson === '{}' ? `{${fields}` : `${responseJson.slice(0, -1)},${fields}`;
+}
+
 function parseReceipt(sealed: SealedReceipt | null): unknown {
   return sealed ? JSON.parse(sealed.body) : null;
 }
 
 function digest(text: string): string {
-  return createHash('sha256').update(text, 'utf8').digest('base64url');
+  return hash('sha256', text, 'base64url');
 }

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import canonicalizeModule from 'canonicalize';
 
 /**
@@ -93,5 +93,5 @@ export function canonicalJson(value: unknown): string {
 
 /** `pdg` of a v1 approval: base64url(SHA-256(UTF-8(canonicalJson(payload)))), 43 characters. */
 export function payloadDigest(payload: unknown): string {
-  return createHash('sha256').update(canonicalJson(payload), 'utf8').digest('base64url');
+  return hash('sha256', canonicalJson(payload), 'base64url');
 }
