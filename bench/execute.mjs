@@ -1,76 +1,45 @@
 #!/usr/bin/env node
 // /execute throughput and latency over real HTTP, 32 connections, unique nonces, next to a
 // bare Express JSON endpoint measured in the same run (the ceiling on this machine).
-//   node bench/execute.mjs [--duration 10] [--connections 32] [--only sqlite,postgresql,bare]
+//   node bench/execute.mjs [--duration 10] [--connections 32] [--only sqlite,postgresql,bare] [--rate N]
+// --rate offers a fixed N requests/s in all instead of as many as the server answers (CPU per
+// request below saturation). To compare two builds, bench/compare.mjs runs them side by side.
 // PostgreSQL runs when OPENEXEC_BENCH_PG_URL (or OPENEXEC_TEST_PG_URL) names a server that can
 // create databases. Needs a build: `npx -y pnpm@10.34.9 bench` builds first.
-import { spawn } from 'node:child_process';
 import { createHash, generateKeyPairSync, randomUUID, sign } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 
-import autocannon from 'autocannon';
 import pg from 'pg';
+import {
+  BENCH_ENV,
+  cpuSeconds,
+  driveExecute,
+  executeBody,
+  perRequest,
+  startServer,
+  stopServer,
+} from './lib.mjs';
 
 const { values } = parseArgs({
   options: {
     duration: { type: 'string', default: '10' },
     connections: { type: 'string', default: '32' },
     only: { type: 'string', default: 'bare,sqlite,clawshield,postgresql' },
+    rate: { type: 'string' },
   },
 });
 const duration = Number(values.duration);
 const connections = Number(values.connections);
 const only = new Set(values.only.split(','));
+const rate = values.rate === undefined ? undefined : Number(values.rate);
 const pgUrl = process.env.OPENEXEC_BENCH_PG_URL ?? process.env.OPENEXEC_TEST_PG_URL;
 const apiMain = new URL('../apps/openexec-api/dist/main.js', import.meta.url).pathname;
 // Extra node flags for the servers, e.g. OPENEXEC_BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=prof".
 const nodeArgs = (process.env.OPENEXEC_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
 const bareMain = new URL('./bare-express.mjs', import.meta.url).pathname;
-
-function start(script, env) {
-  const child = spawn(process.execPath, [...nodeArgs, script], {
-    env: { ...process.env, PORT: '0', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  return new Promise((resolve, reject) => {
-    const onData = (chunk) => {
-      out += chunk;
-      const match = out.match(/"url":"(http:\/\/[^"]+)"/);
-      if (!match) return;
-      // From here on the server's output (a log line per request) is drained and dropped: the
-      // load generator shares this process and must not pay for keeping or scanning it.
-      child.stdout.off('data', onData);
-      child.stderr.off('data', onData);
-      out = '';
-      resolve({ child, url: match[1] });
-    };
-    child.stdout.on('data', onData);
-    child.stderr.on('data', onData);
-    child.once('exit', (code) => reject(new Error(`${script} exited ${code}: ${out}`)));
-  });
-}
-
-// CPU seconds (user + system) a process, or with `task` one of its threads, has used so far,
-// from /proc (Linux); null elsewhere. The main thread's task id is the process id.
-function cpuSeconds(pid, task = null) {
-  try {
-    const path = task === null ? `/proc/${pid}/stat` : `/proc/${pid}/task/${task}/stat`;
-    const fields = readFileSync(path, 'utf8').split(') ')[1].split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / 100;
-  } catch {
-    return null;
-  }
-}
-
-async function stop(child) {
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGTERM');
-  await exited;
-}
 
 // clawshield mode: every request carries a fresh v1 approval bound to its nonce, minted here
 // (on the load generator's core) so the server pays only for verification and consumption.
@@ -79,7 +48,6 @@ const approverX = approver.publicKey.export({ format: 'jwk' }).x;
 const approverKid = createHash('sha256')
   .update(JSON.stringify({ crv: 'Ed25519', kty: 'OKP', x: approverX }))
   .digest('base64url');
-const PAYLOAD = { msg: 'hello', n: 42 };
 const PDG = createHash('sha256').update('{"msg":"hello","n":42}').digest('base64url');
 const b64 = (value) => Buffer.from(JSON.stringify(value)).toString('base64url');
 function mintApproval(nonce) {
@@ -103,58 +71,17 @@ const CLAWSHIELD_ENV = {
   CLAWSHIELD_PUBLIC_KEY: approver.publicKey.export({ format: 'pem', type: 'spki' }).toString(),
 };
 
-function body(clawshield) {
-  const nonce = randomUUID();
-  return JSON.stringify({
-    action: 'echo',
-    payload: PAYLOAD,
-    nonce,
-    ...(clawshield ? { approval_artifact: mintApproval(nonce) } : {}),
-  });
-}
-
-function load(url, clawshield = false) {
-  return new Promise((resolve, reject) => {
-    const instance = autocannon(
-      {
-        url,
-        connections,
-        duration,
-        requests: [
-          {
-            method: 'POST',
-            path: '/execute',
-            headers: { 'content-type': 'application/json' },
-            setupRequest: (request) => ({ ...request, body: body(clawshield) }),
-          },
-        ],
-      },
-      (error, result) => (error ? reject(error) : resolve(result)),
-    );
-    autocannon.track(instance, {
-      renderProgressBar: false,
-      renderResultsTable: false,
-      renderLatencyTable: false,
-    });
-  });
-}
-
-// The benchmark is one client address at thousands of requests per second: the per-address
-// rate limit (an abuse control) is switched off for it, explicitly.
-const BENCH_ENV = { OPENEXEC_RATE_LIMIT_PER_IP: '0' };
-
-function perRequest(before, after, requests) {
-  return before === null || after === null ? null : ((after - before) * 1e6) / Math.max(1, requests);
-}
+const body = (clawshield) => () =>
+  executeBody(clawshield ? (nonce) => ({ approval_artifact: mintApproval(nonce) }) : undefined);
 
 async function measure(name, script, env) {
-  const { child, url } = await start(script, { ...BENCH_ENV, ...env });
-  const clawshield = env.OPENEXEC_MODE === 'clawshield';
+  const { child, url } = await startServer(script, { ...BENCH_ENV, ...env }, nodeArgs);
+  const load = { connections, duration, rate, body: body(env.OPENEXEC_MODE === 'clawshield') };
   try {
-    await load(url, clawshield); // warm-up (JIT, page cache); also proves the server is healthy
+    await driveExecute(url, load); // warm-up (JIT, page cache); also proves the server is healthy
     const cpuBefore = cpuSeconds(child.pid);
     const mainBefore = cpuSeconds(child.pid, child.pid);
-    const result = await load(url, clawshield);
+    const result = await driveExecute(url, load);
     const cpuAfter = cpuSeconds(child.pid);
     const mainAfter = cpuSeconds(child.pid, child.pid);
     const errors = result.errors + result.timeouts + (result.non2xx ?? 0);
@@ -171,7 +98,7 @@ async function measure(name, script, env) {
       mainUs: perRequest(mainBefore, mainAfter, result.requests.total),
     };
   } finally {
-    await stop(child);
+    await stopServer(child);
   }
 }
 
@@ -220,7 +147,7 @@ try {
 
 const ceiling = rows.find((row) => row.name.startsWith('bare'))?.rps;
 console.log(
-  `\n/execute benchmark: ${connections} connections, ${duration} s after a ${duration} s warm-up, unique nonces, ${cpus().length} CPUs, Node ${process.version}\n`,
+  `\n/execute benchmark: ${connections} connections${rate ? `, offered ${rate} req/s` : ''}, ${duration} s after a ${duration} s warm-up, unique nonces, ${cpus().length} CPUs, Node ${process.version}\n`,
 );
 console.log(
   '| target | req/s | p50 ms | p99 ms | errors | % of ceiling | server CPU µs/request | main thread µs/request |',
