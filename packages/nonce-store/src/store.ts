@@ -183,13 +183,14 @@ class PrismaExecutionStore implements ExecutionStore {
         })
       : null;
     // SQLite's write thread applies batches in the order sent and seals each from its own
-    // committed head, so the next batch can wait in its queue while one is written (1 and 6 in
-    // flight measured no better). PostgreSQL seals here, from the committed head: one at a time.
-    this.#writer = new GroupCommit(
-      (ops) => this.#commitBatch(ops),
-      options.maxBatch ?? 128,
-      sqliteFile ? 2 : 1,
-    );
+    // committed head, so batches can queue there while one is written. Small batches with
+    // several queued keep both threads busy: this thread answers the first 16 operations while
+    // the write thread seals and writes the next. One batch of everything made the two threads
+    // take turns (docs/performance.md: 16 × 3 measured about a fifth faster than 128 × 2).
+    // PostgreSQL seals here, from the committed head: one batch at a time.
+    this.#writer = sqliteFile
+      ? new GroupCommit((ops) => this.#commitBatch(ops), options.maxBatch ?? 16, 3)
+      : new GroupCommit((ops) => this.#commitBatch(ops), options.maxBatch ?? 128, 1);
   }
 
   reserve(request: ReserveRequest): Promise<ReserveResult> {
