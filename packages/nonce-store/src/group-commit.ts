@@ -5,21 +5,34 @@
  *
  * With `maxInFlight` > 1 the next batch is handed to `commit` before the previous one has
  * finished (a writer that applies batches strictly in the order it receives them, such as the
- * SQLite write thread, lets the request thread prepare batch N+1 while N is written).
+ * SQLite write thread, lets the request thread prepare batch N+1 while N is written), and what
+ * has queued is spread over the free places, down to `minBatch` operations per batch: the
+ * first part is answered while the next is written, and when commits are slow (the queue
+ * grows) batches grow with it, up to `maxBatch`, so that each fsync still carries many.
  */
+export interface GroupCommitOptions {
+  maxBatch: number;
+  /** Batches handed to `commit` before the first of them has finished (default 1). */
+  maxInFlight?: number;
+  /** The smallest batch a queue is split into across free places (default: maxBatch, no split). */
+  minBatch?: number;
+}
+
 export class GroupCommit<Op, Result> {
   readonly #queue: Array<{ op: Op; resolve: (result: Result) => void; reject: (error: unknown) => void }> =
     [];
   readonly #commit: (ops: Op[]) => Promise<Array<Result | Error>>;
   readonly #maxBatch: number;
   readonly #maxInFlight: number;
+  readonly #minBatch: number;
   readonly #inFlight = new Set<Promise<void>>();
   #scheduled = false;
 
-  constructor(commit: (ops: Op[]) => Promise<Array<Result | Error>>, maxBatch: number, maxInFlight = 1) {
+  constructor(commit: (ops: Op[]) => Promise<Array<Result | Error>>, options: GroupCommitOptions) {
     this.#commit = commit;
-    this.#maxBatch = maxBatch;
-    this.#maxInFlight = maxInFlight;
+    this.#maxBatch = options.maxBatch;
+    this.#maxInFlight = options.maxInFlight ?? 1;
+    this.#minBatch = Math.min(options.minBatch ?? options.maxBatch, options.maxBatch);
   }
 
   submit(op: Op): Promise<Result> {
@@ -45,8 +58,10 @@ export class GroupCommit<Op, Result> {
     // and has queued its operation by then, so it joins this batch.
     setImmediate(() => {
       this.#scheduled = false;
-      if (this.#queue.length === 0 || this.#inFlight.size >= this.#maxInFlight) return;
-      const running: Promise<void> = this.#run(this.#queue.splice(0, this.#maxBatch)).finally(() => {
+      const free = this.#maxInFlight - this.#inFlight.size;
+      if (this.#queue.length === 0 || free <= 0) return;
+      const size = Math.min(this.#maxBatch, Math.max(this.#minBatch, Math.ceil(this.#queue.length / free)));
+      const running: Promise<void> = this.#run(this.#queue.splice(0, size)).finally(() => {
         this.#inFlight.delete(running);
         if (this.#queue.length > 0) this.#schedule();
       });
