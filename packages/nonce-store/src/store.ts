@@ -184,14 +184,14 @@ class PrismaExecutionStore implements ExecutionStore {
       : null;
     // SQLite's write thread applies batches in the order sent and seals each from its own
     // committed head, so batches can queue there while one is written. What has queued is
-    // split over three places, at least 16 operations each: this thread answers the first part
+    // split over three places, at least 8 operations each: this thread answers the first part
     // while the write thread seals and writes the next. One batch of everything made the two
     // threads take turns (docs/performance.md: about a fifth slower at 32 connections).
     // PostgreSQL seals here, from the committed head: one batch at a time.
     const maxBatch = options.maxBatch ?? 128;
     this.#writer = new GroupCommit(
       (ops) => this.#commitBatch(ops),
-      sqliteFile ? { maxBatch, maxInFlight: 3, minBatch: 16 } : { maxBatch },
+      sqliteFile ? { maxBatch, maxInFlight: 3, minBatch: 8 } : { maxBatch },
     );
   }
 
