@@ -50,7 +50,7 @@ function usage(before, after, requests) {
 }
 const readCpu = (child) => ({ total: cpuSeconds(child.pid), main: cpuSeconds(child.pid, child.pid) });
 const median = (values) => [...values].sort((x, y) => x - y)[Math.floor(values.length / 2)];
-const round1 = (value) => (value === null ? 'n/a' : Math.round(value));
+const micros = (value) => (value === null ? 'n/a' : Math.round(value));
 
 const servers = { a: await serve('a', values.a), b: await serve('b', values.b) };
 try {
@@ -73,7 +73,7 @@ try {
     ratios.main.push(b.main / a.main);
     ratios.total.push(b.total / a.total);
     console.log(
-      `| ${round} | ${round1(a.total)} (${round1(a.main)}) | ${round1(b.total)} (${round1(b.main)}) | ` +
+      `| ${round} | ${micros(a.total)} (${micros(a.main)}) | ${micros(b.total)} (${micros(b.main)}) | ` +
         `${(b.main / a.main).toFixed(3)} | ${(b.total / a.total).toFixed(3)} | ${ra.latency.p99} | ${rb.latency.p99} | ${errors} |`,
     );
   }

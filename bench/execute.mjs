@@ -18,6 +18,7 @@ import {
   cpuSeconds,
   driveExecute,
   executeBody,
+  PAYLOAD,
   perRequest,
   startServer,
   stopServer,
@@ -48,7 +49,9 @@ const approverX = approver.publicKey.export({ format: 'jwk' }).x;
 const approverKid = createHash('sha256')
   .update(JSON.stringify({ crv: 'Ed25519', kty: 'OKP', x: approverX }))
   .digest('base64url');
-const PDG = createHash('sha256').update('{"msg":"hello","n":42}').digest('base64url');
+// The approval's payload digest: SHA-256 of the payload's RFC 8785 form, which for PAYLOAD
+// (keys in order, no floats) is what JSON.stringify writes.
+const PDG = createHash('sha256').update(JSON.stringify(PAYLOAD)).digest('base64url');
 const b64 = (value) => Buffer.from(JSON.stringify(value)).toString('base64url');
 function mintApproval(nonce) {
   const now = Math.floor(Date.now() / 1000);

@@ -60,10 +60,13 @@ export function perRequest(before, after, requests) {
   return before === null || after === null ? null : ((after - before) * 1e6) / Math.max(1, requests);
 }
 
+/** The payload of every benchmark request (its keys already in RFC 8785 order). */
+export const PAYLOAD = { msg: 'hello', n: 42 };
+
 /** A demo-mode /execute body with a fresh nonce; `extra(nonce)` adds fields (an approval). */
 export function executeBody(extra = () => ({})) {
   const nonce = randomUUID();
-  return JSON.stringify({ action: 'echo', payload: { msg: 'hello', n: 42 }, nonce, ...extra(nonce) });
+  return JSON.stringify({ action: 'echo', payload: PAYLOAD, nonce, ...extra(nonce) });
 }
 
 /**
