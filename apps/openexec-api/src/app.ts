@@ -1,20 +1,24 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { once } from 'node:events';
+import type { IncomingMessage, RequestListener } from 'node:http';
 import type { HandlerRegistry } from '@openexec/handler-registry';
 import type { ExecutionStore } from '@openexec/nonce-store';
 import { type SignedCheckpoint, verifyReceipt } from '@openexec/receipts';
 import express, { type ErrorRequestHandler, type Request, type RequestHandler, type Response } from 'express';
 import type { Logger } from 'pino';
+import proxyaddr from 'proxy-addr';
 import { z } from 'zod';
-import { type ApiKey, requireApiKey } from './auth.js';
-import { bodyParserError, jsonBody } from './body.js';
+import { type ApiKey, authenticate } from './auth.js';
+import { jsonBody } from './body.js';
 import type { Config } from './config.js';
 import { ApiError } from './errors.js';
+import { executeRoute, isExecuteRequest } from './execute-route.js';
 import { pythonResultJson, verifyLegacyReceipt } from './legacy-receipt.js';
-import { RateLimiter, rateLimit } from './limits.js';
-import { hashForLog, type Metrics, type RequestLogFields, requestLogging } from './observability.js';
+import { checkRate, RateLimiter } from './limits.js';
+import { type Metrics, type RequestLog, requestLogging } from './observability.js';
 import { buildOpenApi } from './openapi.js';
 import { toJwks } from './receipts.js';
+import { sendError, setSecurityHeaders } from './respond.js';
 import { describeIssues, LegacyReceiptVerifySchema, ReceiptExportQuerySchema } from './schemas.js';
 import type { ExecutionService } from './service.js';
 import { pythonUtcNow, VERSION } from './version.js';
@@ -40,35 +44,45 @@ export interface AppContext {
   isShuttingDown: () => boolean;
 }
 
-export function createApp(ctx: AppContext): express.Express {
+/** The service's request listener, and what it serves. */
+export interface App extends RequestListener {
+  /** Every route, as `METHOD /path/{param}`. */
+  routes(): string[];
+}
+
+/** POST /execute on its own route (`executeRoute`), everything else through Express. */
+export function createApp(ctx: AppContext): App {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
   app.set('query parser', 'simple');
-  // Behind a reverse proxy, rate limits must key on the client address it reports.
-  app.set('trust proxy', ctx.config.trustProxy ? 1 : false);
 
+  const perIp = ctx.config.rateLimitPerIp > 0 ? new RateLimiter(ctx.config.rateLimitPerIp) : null;
+  const perKey =
+    ctx.apiKeys && ctx.config.rateLimitPerKey > 0 ? new RateLimiter(ctx.config.rateLimitPerKey) : null;
+  // Behind a reverse proxy, rate limits must key on the client address it reports (the last
+  // X-Forwarded-For hop, as Express's `trust proxy` of 1 reads it).
+  const trust = ctx.config.trustProxy ? (_address: string, hop: number) => hop < 1 : () => false;
+  const limitPerIp = (req: IncomingMessage) => {
+    if (perIp) checkRate(perIp, proxyaddr(req, trust));
+  };
+  const authenticateCaller = (req: IncomingMessage) =>
+    ctx.apiKeys ? authenticate(ctx.apiKeys, req.headers.authorization) : null;
   // Each is a list: a switched-off control adds no layer to the routes (a router layer per
   // request is not free).
-  const authenticate: RequestHandler[] = ctx.apiKeys ? [requireApiKey(ctx.apiKeys)] : [];
-  const perIp: RequestHandler[] =
-    ctx.config.rateLimitPerIp > 0
-      ? [rateLimit(new RateLimiter(ctx.config.rateLimitPerIp), (req) => req.ip ?? 'unknown')]
-      : [];
-  const perKey: RequestHandler[] =
-    ctx.apiKeys && ctx.config.rateLimitPerKey > 0
-      ? [
-          rateLimit(
-            new RateLimiter(ctx.config.rateLimitPerKey),
-            (_req, res) => (res.locals.caller as ApiKey | undefined)?.id ?? null,
-          ),
-        ]
-      : [];
+  const limitPerIpLayer: RequestHandler[] = perIp ? [asLayer(limitPerIp)] : [];
+  const authenticateLayer: RequestHandler[] = ctx.apiKeys ? [asLayer(authenticateCaller)] : [];
+
+  const execute = executeRoute(ctx, (req) => {
+    limitPerIp(req);
+    const caller = authenticateCaller(req);
+    if (perKey && caller) checkRate(perKey, caller.id);
+    return caller;
+  });
 
   app.use(requestLogging(ctx.logger, ctx.metrics));
   app.use((_req, res, next) => {
-    res.setHeader('Cache-Control', 'no-store');
-    res.setHeader('X-Content-Type-Options', 'nosniff');
+    setSecurityHeaders(res);
     next();
   });
 
@@ -124,38 +138,8 @@ export function createApp(ctx: AppContext): express.Express {
   });
 
   app.post(
-    '/execute',
-    ...perIp,
-    ...authenticate,
-    ...perKey,
-    jsonBody(ctx.config.bodyLimitBytes),
-    async (req: Request, res: Response) => {
-      if (ctx.isShuttingDown())
-        throw new ApiError(503, 'shutting_down', 'the service is shutting down', {
-          headers: { Connection: 'close' },
-        });
-      const idempotencyKey = req.get('Idempotency-Key');
-      const log = res.locals.log as RequestLogFields;
-      const body = req.body as { action?: unknown; nonce?: unknown };
-      // Only names the registry knows reach the log; the nonce only as a hash.
-      if (typeof body?.action === 'string' && ctx.registry.has(body.action)) log.action = body.action;
-      const nonce = idempotencyKey ?? body?.nonce;
-      if (typeof nonce === 'string') log.nonce_hash = hashForLog(nonce);
-      const output = await ctx.service.execute({
-        body: req.body,
-        idempotencyKey,
-        caller: (res.locals.caller as ApiKey | undefined) ?? null,
-      });
-      log.outcome = output.outcome;
-      log.replayed = output.replayed;
-      // What res.json would send, without parsing and re-encoding the stored parts.
-      res.status(output.status).set(output.headers).type('application/json').send(output.json);
-    },
-  );
-
-  app.post(
     '/receipts/verify',
-    ...perIp,
+    ...limitPerIpLayer,
     jsonBody(ctx.config.bodyLimitBytes),
     async (req: Request, res: Response) => {
       const body = req.body as Record<string, unknown>;
@@ -192,7 +176,7 @@ export function createApp(ctx: AppContext): express.Express {
     },
   );
 
-  app.get('/receipts/:id', ...authenticate, async (req: Request, res: Response) => {
+  app.get('/receipts/:id', ...authenticateLayer, async (req: Request, res: Response) => {
     const id = z.string().min(1).max(200).safeParse(req.params.id);
     if (!id.success) throw new ApiError(400, 'invalid_request', 'bad execution id');
     const [receipt] = await ctx.store.receiptsOfExecution(id.data);
@@ -201,7 +185,7 @@ export function createApp(ctx: AppContext): express.Express {
   });
 
   // JSON Lines export of a chain, streamed page by page (never built in memory).
-  app.get('/receipts', ...authenticate, async (req: Request, res: Response) => {
+  app.get('/receipts', ...authenticateLayer, async (req: Request, res: Response) => {
     const query = ReceiptExportQuerySchema.safeParse(req.query);
     if (!query.success) throw new ApiError(400, 'invalid_request', describeIssues(query.error));
     const chain = query.data.chain ?? ctx.receipts.chain;
@@ -253,19 +237,37 @@ export function createApp(ctx: AppContext): express.Express {
   });
 
   const onError: ErrorRequestHandler = (error, _req, res, _next) => {
-    const apiError = error instanceof ApiError ? error : bodyParserError(error);
-    if (apiError) {
-      if (res.locals.log) (res.locals.log as RequestLogFields).code = String(apiError.code);
-      res.status(apiError.status).set(apiError.headers).json(apiError.toBody());
-      return;
-    }
-    // Anything unexpected: a 500 that reveals nothing; the detail goes to the log only.
-    ctx.logger.error(
-      { req_id: res.locals.requestId, err: { name: (error as Error)?.name } },
-      'unhandled error',
-    );
-    res.status(500).json({ detail: 'Internal Server Error', code: 'internal_error' });
+    sendError(res, error, ctx.logger, res.locals.log as RequestLog | undefined);
   };
   app.use(onError);
-  return app;
+  const listener: RequestListener = (req, res) => {
+    if (isExecuteRequest(req)) execute(req, res);
+    else app(req, res);
+  };
+  return Object.assign(listener, {
+    routes: () => [
+      'POST /execute',
+      ...(app.router.stack as Array<{ route?: { path: string; methods: Record<string, boolean> } }>).flatMap(
+        ({ route }) =>
+          route
+            ? Object.keys(route.methods).map(
+                (method) => `${method.toUpperCase()} ${route.path.replace(/:(\w+)/g, '{$1}')}`,
+              )
+            : [],
+      ),
+    ],
+  });
+}
+
+/** A check that throws an `ApiError` as an Express layer. */
+function asLayer(check: (req: IncomingMessage) => unknown): RequestHandler {
+  return (req, _res, next) => {
+    try {
+      check(req);
+    } catch (error) {
+      next(error);
+      return;
+    }
+    next();
+  };
 }

@@ -1,6 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import type { RequestHandler } from 'express';
 import { z } from 'zod';
 import { ConfigError } from './config.js';
 import { ApiError } from './errors.js';
@@ -73,21 +72,14 @@ export function findApiKey(keys: readonly ApiKey[], presented: string): ApiKey |
   return match;
 }
 
-/** Bearer authentication; `res.locals.caller` is the matched key. */
-export function requireApiKey(keys: readonly ApiKey[]): RequestHandler {
-  return (req, res, next) => {
-    const header = req.get('Authorization') ?? '';
-    const match = /^Bearer ([\x21-\x7e]{16,512})$/.exec(header);
-    const caller = match?.[1] ? findApiKey(keys, match[1]) : null;
-    if (!caller) {
-      next(
-        new ApiError(401, 'unauthenticated', 'a valid API key is required (Authorization: Bearer <key>)', {
-          headers: { 'WWW-Authenticate': 'Bearer' },
-        }),
-      );
-      return;
-    }
-    res.locals.caller = caller;
-    next();
-  };
+/** Bearer authentication of an `Authorization` header: the matched key, else 401. */
+export function authenticate(keys: readonly ApiKey[], authorization: string | undefined): ApiKey {
+  const match = /^Bearer ([\x21-\x7e]{16,512})$/.exec(authorization ?? '');
+  const caller = match?.[1] ? findApiKey(keys, match[1]) : null;
+  if (!caller) {
+    throw new ApiError(401, 'unauthenticated', 'a valid API key is required (Authorization: Bearer <key>)', {
+      headers: { 'WWW-Authenticate': 'Bearer' },
+    });
+  }
+  return caller;
 }

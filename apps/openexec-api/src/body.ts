@@ -1,24 +1,33 @@
-import express, { type RequestHandler } from 'express';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import express from 'express';
+import typeis from 'type-is';
 import { ApiError } from './errors.js';
 
 const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 const MAX_DEPTH = 32;
 
+export type BodyParser = (
+  req: IncomingMessage & { body?: unknown },
+  res: ServerResponse,
+  next: (error?: unknown) => void,
+) => void;
+
 /**
  * Strict JSON bodies: only `application/json`, size-limited, objects or arrays at the top,
- * no prototype-polluting keys anywhere, bounded nesting (canonicalisation recurses).
+ * no prototype-polluting keys anywhere, bounded nesting (canonicalisation recurses). Sets
+ * `req.body`; works on a plain `node:http` request as well as inside Express.
  */
-export function jsonBody(limitBytes: number): RequestHandler {
+export function jsonBody(limitBytes: number): BodyParser {
   const parse = express.json({ limit: limitBytes, strict: true, type: () => true });
-  // One router layer for all three steps (each layer costs every request a dispatch).
+  // One step for all three (as an Express layer, each layer costs every request a dispatch).
   return (req, res, next) => {
-    if (!req.is('application/json')) {
+    if (!typeis(req, ['application/json'])) {
       next(new ApiError(415, 'unsupported_media_type', 'Content-Type must be application/json'));
       return;
     }
     parse(req, res, (error?: unknown) => {
       if (error !== undefined) {
-        next(error);
+        next(parserError(error));
         return;
       }
       try {
@@ -45,10 +54,13 @@ function checkValue(value: unknown, depth: number): void {
   }
 }
 
-/** Maps body-parser's errors (which carry `type` and `status`) onto coded API errors. */
-export function bodyParserError(error: unknown): ApiError | null {
-  if (!error || typeof error !== 'object' || !('type' in error)) return null;
-  const type = (error as { type?: unknown }).type;
+/**
+ * body-parser's errors (which carry `status` and, for the ones it names, `type`) as coded API
+ * errors. Its 4xx errors without a type are the decompressor's (a body labelled gzip that is
+ * not): bad input too. Anything else stays an unexpected error.
+ */
+function parserError(error: unknown): unknown {
+  const { type, status } = (error ?? {}) as { type?: unknown; status?: unknown };
   switch (type) {
     case 'entity.too.large':
       return new ApiError(413, 'payload_too_large', 'request body is larger than the configured limit');
@@ -59,11 +71,8 @@ export function bodyParserError(error: unknown): ApiError | null {
       return new ApiError(415, 'unsupported_media_type', 'request body must be UTF-8 JSON');
     case 'request.aborted':
       return new ApiError(400, 'invalid_request', 'request body was not received completely');
-    case 'entity.verify.failed':
-    case 'request.size.invalid':
-    case 'stream.encoding.set':
-      return new ApiError(400, 'invalid_request', 'request body could not be read');
-    default:
-      return null;
   }
+  if (typeof status === 'number' && status >= 400 && status < 500)
+    return new ApiError(400, 'invalid_request', 'request body could not be read');
+  return error;
 }

@@ -1,4 +1,4 @@
-export type { AppContext } from './app.js';
+export type { App, AppContext } from './app.js';
 export { createApp } from './app.js';
 export type { Config } from './config.js';
 export { ConfigError, isLoopback, loadConfig } from './config.js';

@@ -1,4 +1,3 @@
-import type { RequestHandler } from 'express';
 import { ApiError } from './errors.js';
 
 /**
@@ -44,23 +43,14 @@ export class RateLimiter {
   }
 }
 
-export function rateLimit(
-  limiter: RateLimiter,
-  clientOf: (req: Parameters<RequestHandler>[0], res: Parameters<RequestHandler>[1]) => string | null,
-): RequestHandler {
-  return (req, res, next) => {
-    const client = clientOf(req, res);
-    const wait = client === null ? 0 : limiter.take(client);
-    if (wait > 0) {
-      next(
-        new ApiError(429, 'rate_limited', 'too many requests; retry later', {
-          headers: { 'Retry-After': String(wait) },
-        }),
-      );
-      return;
-    }
-    next();
-  };
+/** Throws 429 `rate_limited` when `client` has no token left; a `null` client is not limited. */
+export function checkRate(limiter: RateLimiter, client: string | null): void {
+  const wait = client === null ? 0 : limiter.take(client);
+  if (wait > 0) {
+    throw new ApiError(429, 'rate_limited', 'too many requests; retry later', {
+      headers: { 'Retry-After': String(wait) },
+    });
+  }
 }
 
 /** At most `max` executions of one action at a time in this process. */

@@ -1,4 +1,5 @@
 import { hash, randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { RequestHandler } from 'express';
 import pino, { type Logger } from 'pino';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
@@ -122,35 +123,58 @@ export function hashForLog(value: string): string {
   return hash('sha256', value, 'hex').slice(0, 16);
 }
 
+export interface RequestLog {
+  requestId: string;
+  /** What the route adds to the line. */
+  fields: RequestLogFields;
+}
+
 /**
- * One JSON line per request: request id (accepted from X-Request-Id when well-formed, else
- * generated, and returned), method, route, status, duration, and what the route added.
+ * One JSON line per request, written when the response has been sent: request id (accepted
+ * from X-Request-Id when well-formed, else generated, and returned), method, route, status,
+ * duration, and what the route added to `fields`. Counts the request in the metrics too.
  */
+export function beginRequestLog(
+  logger: Logger,
+  metrics: Metrics,
+  req: IncomingMessage,
+  res: ServerResponse,
+  routeOf: () => string,
+): RequestLog {
+  const started = process.hrtime.bigint();
+  const given = req.headers['x-request-id'];
+  const requestId = typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+  const fields: RequestLogFields = {};
+  res.setHeader('X-Request-Id', requestId);
+  res.on('finish', () => {
+    const route = routeOf();
+    const durationMs = Number(process.hrtime.bigint() - started) / 1e6;
+    metrics.httpRequests.inc({ method: req.method ?? '', route, status: String(res.statusCode) });
+    logger.info(
+      {
+        req_id: requestId,
+        method: req.method,
+        route,
+        status: res.statusCode,
+        duration_ms: Math.round(durationMs * 1000) / 1000,
+        ...fields,
+      },
+      'request',
+    );
+  });
+  return { requestId, fields };
+}
+
+/** `beginRequestLog` as Express middleware: the line names the matched route's path. */
 export function requestLogging(logger: Logger, metrics: Metrics): RequestHandler {
   return (req, res, next) => {
-    const started = process.hrtime.bigint();
-    const given = req.get('X-Request-Id');
-    const requestId = given && REQUEST_ID.test(given) ? given : randomUUID();
-    res.locals.requestId = requestId;
-    res.locals.log = {} as RequestLogFields;
-    res.setHeader('X-Request-Id', requestId);
-    res.on('finish', () => {
-      const route =
-        (req.route?.path as string | undefined) ?? (res.statusCode === 404 ? 'unmatched' : req.path);
-      const durationMs = Number(process.hrtime.bigint() - started) / 1e6;
-      metrics.httpRequests.inc({ method: req.method, route, status: String(res.statusCode) });
-      logger.info(
-        {
-          req_id: requestId,
-          method: req.method,
-          route,
-          status: res.statusCode,
-          duration_ms: Math.round(durationMs * 1000) / 1000,
-          ...res.locals.log,
-        },
-        'request',
-      );
-    });
+    res.locals.log = beginRequestLog(
+      logger,
+      metrics,
+      req,
+      res,
+      () => (req.route?.path as string | undefined) ?? (res.statusCode === 404 ? 'unmatched' : req.path),
+    );
     next();
   };
 }

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import type { App } from './app.js';
 import { OPERATIONS } from './openapi.js';
 import { startTestServer } from './test-support/server.js';
 
@@ -12,19 +13,8 @@ describe('GET /openapi.json', () => {
         .flatMap(([path, methods]) => Object.keys(methods).map((method) => `${method.toUpperCase()} ${path}`))
         .sort();
 
-      const router = (
-        server.server.listeners('request')[0] as unknown as {
-          router: { stack: Array<{ route?: { path: string; methods: Record<string, boolean> } }> };
-        }
-      ).router;
-      const routes = router.stack
-        .filter((layer) => layer.route)
-        .flatMap((layer) =>
-          Object.keys(layer.route?.methods ?? {}).map(
-            (method) => `${method.toUpperCase()} ${String(layer.route?.path).replace(/:(\w+)/g, '{$1}')}`,
-          ),
-        )
-        .sort();
+      const app = server.server.listeners('request')[0] as unknown as App;
+      const routes = app.routes().sort();
       expect(documented).toEqual(routes);
     } finally {
       await server.close();
