@@ -1,3 +1,4 @@
+import { connect } from 'node:net';
 import { gzipSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from './test-support/server.js';
@@ -14,6 +15,20 @@ async function start(env: Record<string, string> = {}) {
 }
 const echo = (nonce: string) => ({ action: 'echo', payload: { n: 1 }, nonce });
 
+/** Sends `request` as it is written and resolves with everything the server answered. */
+function rawRequest(url: string, request: string): Promise<string> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve, reject) => {
+    let answer = '';
+    const socket = connect(Number(port), hostname, () => socket.write(request));
+    socket.on('data', (chunk) => {
+      answer += chunk.toString();
+    });
+    socket.on('end', () => resolve(answer));
+    socket.on('error', reject);
+  });
+}
+
 describe('the /execute route', () => {
   it('serves the paths Express matched: any case, a trailing slash, a query string', async () => {
     const server = await start();
@@ -28,6 +43,13 @@ describe('the /execute route', () => {
       expect(response.body.result, path).toEqual({ echo: { n: 1 } });
     }
     expect(await server.store.lookup('default', 'p-4')).not.toBeNull();
+    // Absolute-form request target, as a proxy may send it.
+    const absolute = await rawRequest(
+      server.url,
+      `POST ${server.url}/execute HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n` +
+        `Content-Length: ${JSON.stringify(echo('p-6')).length}\r\nConnection: close\r\n\r\n${JSON.stringify(echo('p-6'))}`,
+    );
+    expect(absolute).toMatch(/^HTTP\/1\.1 200 /);
     // Other methods and look-alike paths are Express's: 404 not_found.
     for (const [method, path] of [
       ['get', '/execute'],

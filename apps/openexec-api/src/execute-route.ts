@@ -10,7 +10,19 @@ import { sendError, sendJson, setSecurityHeaders } from './respond.js';
 const EXECUTE_PATH = /^\/execute\/?(?:\?|$)/i;
 
 export function isExecuteRequest(req: IncomingMessage): boolean {
-  return req.method === 'POST' && EXECUTE_PATH.test(req.url ?? '');
+  if (req.method !== 'POST') return false;
+  const target = req.url ?? '';
+  // Origin-form (`/execute?…`) is what clients send; absolute-form (`http://host/execute`) is
+  // legal too, and Express routes it by its path.
+  return EXECUTE_PATH.test(target.startsWith('/') ? target : pathOf(target));
+}
+
+function pathOf(target: string): string {
+  try {
+    return new URL(target).pathname;
+  } catch {
+    return '';
+  }
 }
 
 type RouteContext = Pick<
