@@ -157,7 +157,8 @@ console.log(
 );
 console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
 for (const row of rows) {
-  const share = ceiling ? `${Math.round((row.rps / ceiling) * 100)}%` : 'n/a';
+  // One decimal: a rounded 50% may be 49.6%.
+  const share = ceiling ? `${((row.rps / ceiling) * 100).toFixed(1)}%` : 'n/a';
   console.log(
     `| ${row.name} | ${Math.round(row.rps)} | ${row.p50} | ${row.p99} | ${row.errors} | ${share} | ${row.cpuUs === null ? 'n/a' : Math.round(row.cpuUs)} | ${row.mainUs === null ? 'n/a' : Math.round(row.mainUs)} |`,
   );
