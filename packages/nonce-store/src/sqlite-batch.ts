@@ -3,7 +3,6 @@ import type {
   ApprovalUse,
   ChainHead,
   CompleteRequest,
-  ExecutionRecord,
   ReserveRequest,
   SealedReceipt,
 } from './types.js';
@@ -26,7 +25,8 @@ export type SqliteBatchOp =
   | { kind: 'record'; receipt: SealedReceipt };
 
 export type SqliteBatchResult =
-  | { kind: 'reserved'; execution: ExecutionRecord }
+  // The store builds the record from what it sent: the answer stays small (it crosses threads).
+  | { kind: 'reserved' }
   | { kind: 'existing'; row: Record<string, unknown> }
   | { kind: 'approval_exhausted'; approvalId: string; maxUses: number }
   | { kind: 'completed'; applied: boolean }
@@ -168,27 +168,7 @@ export class SqliteBatchWriter {
       this.#deleteExecution.run(id);
       return { kind: 'approval_exhausted', approvalId: approval.id, maxUses: approval.maxUses };
     }
-    return {
-      kind: 'reserved',
-      execution: {
-        id,
-        tenant: request.tenant,
-        nonce: request.nonce,
-        action: request.action,
-        requestDigest: request.requestDigest,
-        approvalId: approval?.id ?? null,
-        state: 'reserved',
-        owner: context.owner,
-        leaseExpiresAt,
-        createdAt: now,
-        completedAt: null,
-        resultDigest: null,
-        errorCode: null,
-        responseStatus: null,
-        responseBody: null,
-        receipt: null,
-      },
-    };
+    return { kind: 'reserved' };
   }
 
   /** Counts one use; false when the approval has none left. */

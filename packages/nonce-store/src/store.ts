@@ -96,6 +96,7 @@ export interface CompleteResult {
 }
 
 type Op = BatchOp;
+type ReserveOp = Extract<Op, { kind: 'reserve' }>;
 type OpResult = ReserveResult | CompleteResult | SealedReceipt;
 
 const COLUMNS =
@@ -498,12 +499,13 @@ class PrismaExecutionStore implements ExecutionStore {
 
   /** Sealed and written on the thread; answered in the order sent, so the head only moves forward. */
   async #writeSqliteBatch(thread: SqliteThread, ops: Op[]): Promise<OpResult[]> {
-    const { results, sealed } = await thread.write(ops, {
+    const context = {
       owner: this.owner,
       leaseMs: this.#leaseMs,
       storePayloads: this.#storePayloads,
       now: this.#now(),
-    });
+    };
+    const { results, sealed } = await thread.write(ops, context);
     const last = sealed.at(-1);
     if (last) this.#head = { seq: last.seq, hash: last.hash };
     const receiptOf = receiptsByOp(ops, sealed);
@@ -515,6 +517,8 @@ class PrismaExecutionStore implements ExecutionStore {
           return { applied: result.applied, receipt: receiptOf[index] ?? null };
         case 'existing':
           return { kind: 'existing', execution: toRecord(result.row as Row) };
+        case 'reserved':
+          return { kind: 'reserved', execution: reservedRecord(ops[index] as ReserveOp, context) };
         default:
           return result;
       }
@@ -560,7 +564,7 @@ class PrismaExecutionStore implements ExecutionStore {
     const receiptOf = receiptsByOp(ops, sealed);
     const results: OpResult[] = new Array(ops.length);
     const completes: Array<{ index: number; request: CompleteRequest; receipt: SealedReceipt | null }> = [];
-    const reserves: Array<[number, Extract<Op, { kind: 'reserve' }>]> = [];
+    const reserves: Array<[number, ReserveOp]> = [];
     ops.forEach((op, index) => {
       if (op.kind === 'complete')
         completes.push({ index, request: op.request, receipt: receiptOf[index] ?? null });
@@ -643,10 +647,7 @@ class PrismaExecutionStore implements ExecutionStore {
     return { sql, values };
   }
 
-  #reservationStatement(
-    reserves: Array<Extract<Op, { kind: 'reserve' }>>,
-    now: number,
-  ): { sql: string; values: unknown[] } {
+  #reservationStatement(reserves: Array<ReserveOp>, now: number): { sql: string; values: unknown[] } {
     const p = (i: number, cast?: 'bigint' | 'int') => this.#db.param(i, cast);
     // A fixed order keeps concurrent batches on PostgreSQL from deadlocking on each other's rows.
     const ordered = [...reserves].sort(
@@ -691,7 +692,7 @@ class PrismaExecutionStore implements ExecutionStore {
 
   async #writeReservations(
     tx: RawSql,
-    reserves: Array<[number, Extract<Op, { kind: 'reserve' }>]>,
+    reserves: Array<[number, ReserveOp]>,
     results: OpResult[],
     now: number,
   ): Promise<void> {
@@ -759,6 +760,32 @@ interface Row {
 }
 
 // Raw rows use column names; Prisma model rows use field names. Integers arrive as bigint.
+/** The row a reservation the SQLite thread answered `reserved` for inserted, as it inserted it. */
+function reservedRecord(
+  op: ReserveOp,
+  context: { owner: string; leaseMs: number; now: number },
+): ExecutionRecord {
+  const { request } = op;
+  return {
+    id: op.id,
+    tenant: request.tenant,
+    nonce: request.nonce,
+    action: request.action,
+    requestDigest: request.requestDigest,
+    approvalId: request.approval?.id ?? null,
+    state: 'reserved',
+    owner: context.owner,
+    leaseExpiresAt: context.now + context.leaseMs,
+    createdAt: context.now,
+    completedAt: null,
+    resultDigest: null,
+    errorCode: null,
+    responseStatus: null,
+    responseBody: null,
+    receipt: null,
+  };
+}
+
 function toRecord(row: Row): ExecutionRecord {
   const pick = (column: string, field: string) => (column in row ? row[column] : row[field]);
   const num = (value: unknown) => (value === null || value === undefined ? null : Number(value));
