@@ -1,11 +1,5 @@
 import type { SealedEntry } from './batch.js';
-import type {
-  ApprovalUse,
-  ChainHead,
-  CompleteRequest,
-  ReserveRequest,
-  SealedReceipt,
-} from './types.js';
+import type { ApprovalUse, ChainHead, CompleteRequest, ReserveRequest, SealedReceipt } from './types.js';
 
 /** The synchronous part of a better-sqlite3 connection the batches use. */
 export interface SqliteConnection {
