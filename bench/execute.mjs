@@ -1,9 +1,10 @@
 #!/usr/bin/env node
 // /execute throughput and latency over real HTTP, 32 connections, unique nonces, next to a
 // bare Express JSON endpoint measured in the same run (the ceiling on this machine).
-//   node bench/execute.mjs [--duration 10] [--connections 32] [--only sqlite,postgresql,bare] [--rate N]
+//   node bench/execute.mjs [--duration 10] [--connections 32] [--only sqlite,postgresql,bare] [--rate N] [--runs N]
 // --rate offers a fixed N requests/s in all instead of as many as the server answers (CPU per
-// request below saturation). To compare two builds, bench/compare.mjs runs them side by side.
+// request below saturation). --runs N repeats the whole set N times and adds the medians: this
+// VM's speed drifts between runs, so one run's share of the ceiling is one draw. To compare two builds, bench/compare.mjs runs them side by side.
 // PostgreSQL runs when OPENEXEC_BENCH_PG_URL (or OPENEXEC_TEST_PG_URL) names a server that can
 // create databases. Needs a build: `npx -y pnpm@10.34.9 bench` builds first.
 import { createHash, generateKeyPairSync, randomUUID, sign } from 'node:crypto';
@@ -30,12 +31,14 @@ const { values } = parseArgs({
     connections: { type: 'string', default: '32' },
     only: { type: 'string', default: 'bare,sqlite,clawshield,postgresql' },
     rate: { type: 'string' },
+    runs: { type: 'string', default: '1' },
   },
 });
 const duration = Number(values.duration);
 const connections = Number(values.connections);
 const only = new Set(values.only.split(','));
 const rate = values.rate === undefined ? undefined : Number(values.rate);
+const runs = Number(values.runs);
 const pgUrl = process.env.OPENEXEC_BENCH_PG_URL ?? process.env.OPENEXEC_TEST_PG_URL;
 const apiMain = new URL('../apps/openexec-api/dist/main.js', import.meta.url).pathname;
 // Extra node flags for the servers, e.g. OPENEXEC_BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=prof".
@@ -105,21 +108,20 @@ async function measure(name, script, env) {
   }
 }
 
-const rows = [];
-const dir = mkdtempSync(join(tmpdir(), 'openexec-bench-'));
-try {
+async function runTargets(dir) {
+  const rows = [];
   if (only.has('bare')) rows.push(await measure('bare Express JSON (ceiling)', bareMain, {}));
   if (only.has('sqlite')) {
     rows.push(
       await measure('OpenExec /execute, SQLite (WAL, synchronous=FULL)', apiMain, {
-        OPENEXEC_DB_URL: `sqlite:///${join(dir, 'bench.db')}`,
+        OPENEXEC_DB_URL: `sqlite:///${join(dir, `bench-${Date.now()}.db`)}`,
       }),
     );
   }
   if (only.has('clawshield')) {
     rows.push(
       await measure('OpenExec /execute, SQLite, clawshield mode (v1 approval per request)', apiMain, {
-        OPENEXEC_DB_URL: `sqlite:///${join(dir, 'bench-clawshield.db')}`,
+        OPENEXEC_DB_URL: `sqlite:///${join(dir, `bench-clawshield-${Date.now()}.db`)}`,
         ...CLAWSHIELD_ENV,
       }),
     );
@@ -144,22 +146,54 @@ try {
       }
     }
   }
+  const ceiling = rows.find((row) => row.name.startsWith('bare'))?.rps;
+  for (const row of rows) row.share = ceiling ? (row.rps / ceiling) * 100 : null;
+  return rows;
+}
+
+// One decimal: a rounded 50% may be 49.6%.
+const percent = (share) => (share === null ? 'n/a' : `${share.toFixed(1)}%`);
+const us = (value) => (value === null ? 'n/a' : Math.round(value));
+const median = (values) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+};
+
+const results = [];
+const dir = mkdtempSync(join(tmpdir(), 'openexec-bench-'));
+try {
+  for (let run = 1; run <= runs; run++) {
+    const rows = await runTargets(dir);
+    results.push(rows);
+    console.log(
+      `\n/execute benchmark${runs > 1 ? `, run ${run} of ${runs}` : ''}: ${connections} connections${rate ? `, offered ${rate} req/s` : ''}, ${duration} s after a ${duration} s warm-up, unique nonces, ${cpus().length} CPUs, Node ${process.version}\n`,
+    );
+    console.log(
+      '| target | req/s | p50 ms | p99 ms | errors | % of ceiling | server CPU µs/request | main thread µs/request |',
+    );
+    console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+    for (const row of rows) {
+      console.log(
+        `| ${row.name} | ${Math.round(row.rps)} | ${row.p50} | ${row.p99} | ${row.errors} | ${percent(row.share)} | ${us(row.cpuUs)} | ${us(row.mainUs)} |`,
+      );
+    }
+  }
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }
 
-const ceiling = rows.find((row) => row.name.startsWith('bare'))?.rps;
-console.log(
-  `\n/execute benchmark: ${connections} connections${rate ? `, offered ${rate} req/s` : ''}, ${duration} s after a ${duration} s warm-up, unique nonces, ${cpus().length} CPUs, Node ${process.version}\n`,
-);
-console.log(
-  '| target | req/s | p50 ms | p99 ms | errors | % of ceiling | server CPU µs/request | main thread µs/request |',
-);
-console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
-for (const row of rows) {
-  // One decimal: a rounded 50% may be 49.6%.
-  const share = ceiling ? `${((row.rps / ceiling) * 100).toFixed(1)}%` : 'n/a';
+if (runs > 1) {
+  console.log(`\nOver ${runs} runs (each share against the ceiling measured in its own run):\n`);
   console.log(
-    `| ${row.name} | ${Math.round(row.rps)} | ${row.p50} | ${row.p99} | ${row.errors} | ${share} | ${row.cpuUs === null ? 'n/a' : Math.round(row.cpuUs)} | ${row.mainUs === null ? 'n/a' : Math.round(row.mainUs)} |`,
+    '| target | median req/s | median % of ceiling | % of ceiling, min – max | p99 ms, max | errors |',
   );
+  console.log('| --- | ---: | ---: | ---: | ---: | ---: |');
+  for (const [index, first] of results[0].entries()) {
+    const rows = results.map((run) => run[index]);
+    const shares = rows.map((row) => row.share).filter((share) => share !== null);
+    console.log(
+      `| ${first.name} | ${Math.round(median(rows.map((row) => row.rps)))} | ${shares.length ? percent(median(shares)) : 'n/a'} | ${shares.length ? `${percent(Math.min(...shares))} – ${percent(Math.max(...shares))}` : 'n/a'} | ${Math.max(...rows.map((row) => row.p99))} | ${rows.reduce((sum, row) => sum + row.errors, 0)} |`,
+    );
+  }
 }
