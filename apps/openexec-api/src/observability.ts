@@ -96,6 +96,12 @@ export function createMetrics(): Metrics {
   };
 }
 
+/**
+ * JSON lines, by default to stdout with synchronous writes (pino's default): a line is in the
+ * kernel's hands before the next request is served, so a crash loses none, and a stalled log
+ * reader holds the service back instead of filling its memory. It also measured 2% less CPU
+ * per execution than the asynchronous destination (docs/performance.md).
+ */
 export function createLogger(destination?: NodeJS.WritableStream): Logger {
   return pino(
     {
@@ -103,7 +109,7 @@ export function createLogger(destination?: NodeJS.WritableStream): Logger {
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
     },
-    destination ?? pino.destination({ sync: false }),
+    destination ?? pino.destination({ sync: true }),
   );
 }
 
