@@ -33,7 +33,7 @@ type RouteContext = Pick<
 /**
  * POST /execute on `node:http` itself, outside Express. It is the one route under load, and
  * Express's share of it (router layers, request and response decoration, `res.send`) was about
- * 40% of the request thread's CPU per execution (docs/performance.md). Everything else is the
+ * a third of the request thread's CPU per execution (docs/performance.md). Everything else is the
  * code Express's routes use too: the request log, the security headers, the body parser, the
  * caller checks (`admit`: rate limits and API keys), the error answers.
  */

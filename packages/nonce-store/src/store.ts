@@ -647,7 +647,7 @@ class PrismaExecutionStore implements ExecutionStore {
     return { sql, values };
   }
 
-  #reservationStatement(reserves: Array<ReserveOp>, now: number): { sql: string; values: unknown[] } {
+  #reservationStatement(reserves: ReserveOp[], now: number): { sql: string; values: unknown[] } {
     const p = (i: number, cast?: 'bigint' | 'int') => this.#db.param(i, cast);
     // A fixed order keeps concurrent batches on PostgreSQL from deadlocking on each other's rows.
     const ordered = [...reserves].sort(
@@ -759,7 +759,6 @@ interface Row {
   [column: string]: unknown;
 }
 
-// Raw rows use column names; Prisma model rows use field names. Integers arrive as bigint.
 /** The row a reservation the SQLite thread answered `reserved` for inserted, as it inserted it. */
 function reservedRecord(
   op: ReserveOp,
@@ -786,6 +785,7 @@ function reservedRecord(
   };
 }
 
+// Raw rows use column names; Prisma model rows use field names. Integers arrive as bigint.
 function toRecord(row: Row): ExecutionRecord {
   const pick = (column: string, field: string) => (column in row ? row[column] : row[field]);
   const num = (value: unknown) => (value === null || value === undefined ? null : Number(value));
