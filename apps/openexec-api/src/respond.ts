@@ -4,7 +4,7 @@ import { ApiError } from './errors.js';
 import type { RequestLog } from './observability.js';
 
 /** Sent with every response. */
-export const SECURITY_HEADERS: Readonly<Record<string, string>> = {
+const SECURITY_HEADERS: Readonly<Record<string, string>> = {
   'Cache-Control': 'no-store',
   'X-Content-Type-Options': 'nosniff',
 };
