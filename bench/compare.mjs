@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 
-import { BENCH_ENV, cpuSeconds, driveExecute, perRequest, startServer, stopServer } from './lib.mjs';
+import { BENCH_ENV, cpuSeconds, driveExecute, median, perRequest, startServer, stopServer } from './lib.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -49,7 +49,6 @@ function usage(before, after, requests) {
   };
 }
 const readCpu = (child) => ({ total: cpuSeconds(child.pid), main: cpuSeconds(child.pid, child.pid) });
-const median = (values) => [...values].sort((x, y) => x - y)[Math.floor(values.length / 2)];
 const micros = (value) => (value === null ? 'n/a' : Math.round(value));
 
 const servers = { a: await serve('a', values.a), b: await serve('b', values.b) };

@@ -19,6 +19,7 @@ import {
   cpuSeconds,
   driveExecute,
   executeBody,
+  median,
   PAYLOAD,
   perRequest,
   startServer,
@@ -154,11 +155,6 @@ async function runTargets(dir) {
 // One decimal: a rounded 50% may be 49.6%.
 const percent = (share) => (share === null ? 'n/a' : `${share.toFixed(1)}%`);
 const us = (value) => (value === null ? 'n/a' : Math.round(value));
-const median = (values) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
-};
 
 const results = [];
 const dir = mkdtempSync(join(tmpdir(), 'openexec-bench-'));

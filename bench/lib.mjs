@@ -60,6 +60,13 @@ export function perRequest(before, after, requests) {
   return before === null || after === null ? null : ((after - before) * 1e6) / Math.max(1, requests);
 }
 
+/** The median of a list of numbers (the mean of the middle two for an even count). */
+export function median(values) {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+}
+
 /** The payload of every benchmark request (its keys already in RFC 8785 order). */
 export const PAYLOAD = { msg: 'hello', n: 42 };
 
