@@ -52,6 +52,8 @@ const MIGRATIONS_TABLE = '_openexec_migrations';
 // Any constant works; it only has to be the same in every process migrating this database.
 const POSTGRES_MIGRATION_LOCK = 7_020_415_001;
 
+const CREATE_MIGRATIONS_TABLE = `CREATE TABLE IF NOT EXISTS "${MIGRATIONS_TABLE}" ("name" TEXT PRIMARY KEY, "checksum" TEXT NOT NULL, "applied_at" BIGINT NOT NULL)`;
+
 /**
  * Applies pending migrations in one transaction, recorded in `_openexec_migrations`. Safe when
  * several processes start at once: SQLite serialises writers on the database lock, PostgreSQL
@@ -62,9 +64,9 @@ export async function migrate(
   db: Database,
   migrations: Migration[] = loadMigrations(migrationsDirectory(db.dialect)),
 ): Promise<string[]> {
-  await db.raw.$executeRawUnsafe(
-    `CREATE TABLE IF NOT EXISTS "${MIGRATIONS_TABLE}" ("name" TEXT PRIMARY KEY, "checksum" TEXT NOT NULL, "applied_at" BIGINT NOT NULL)`,
-  );
+  // SQLite's lock statement below needs the table; concurrent creates there wait on the file
+  // lock. PostgreSQL creates it under the advisory lock instead (takeMigrationLock).
+  if (db.dialect === 'sqlite') await db.raw.$executeRawUnsafe(CREATE_MIGRATIONS_TABLE);
   return db.transaction(async (tx) => {
     await takeMigrationLock(db, tx);
     const rows = await tx.$queryRawUnsafe<Array<{ name: string; checksum: string }>>(
@@ -101,6 +103,9 @@ export async function migrate(
 async function takeMigrationLock(db: Database, tx: RawSql): Promise<void> {
   if (db.dialect === 'postgresql') {
     await tx.$executeRawUnsafe(`SELECT pg_advisory_xact_lock(${POSTGRES_MIGRATION_LOCK})`);
+    // Only under the lock: two sessions running CREATE TABLE IF NOT EXISTS at once can both
+    // miss the other's uncommitted table, and one fails on pg_type's unique index.
+    await tx.$executeRawUnsafe(CREATE_MIGRATIONS_TABLE);
   } else {
     // A write as the first statement upgrades SQLite's deferred transaction to the write lock
     // (waiting up to busy_timeout), so two starting processes migrate one after the other.

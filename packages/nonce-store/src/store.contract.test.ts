@@ -386,5 +386,19 @@ for (const backend of backends) {
       const store = await open();
       expect(await store.ping()).toEqual({ ok: true });
     });
+
+    // PostgreSQL only: better-sqlite3 waits for a lock synchronously, so two stores on one
+    // SQLite file in one process would block each other's event loop (a process opens one store
+    // per file; the test above covers SQLite across processes).
+    if (backend.name === 'postgresql') {
+      it('migrates once when eight stores open a fresh database in the same instant', async () => {
+        // In one process the eight first statements reach the server together: the race that a
+        // CREATE TABLE IF NOT EXISTS outside the migration lock loses.
+        const opened = await Promise.all(
+          Array.from({ length: 8 }, (_, index) => open({ owner: `owner-${index}` })),
+        );
+        for (const store of opened) expect(await store.ping()).toEqual({ ok: true });
+      });
+    }
   });
 }
