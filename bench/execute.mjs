@@ -1,10 +1,13 @@
 #!/usr/bin/env node
 // /execute throughput and latency over real HTTP, 32 connections, unique nonces, next to a
 // bare Express JSON endpoint measured in the same run (the ceiling on this machine).
-//   node bench/execute.mjs [--duration 10] [--connections 32] [--only sqlite,postgresql,bare] [--rate N] [--runs N]
-// --rate offers a fixed N requests/s in all instead of as many as the server answers (CPU per
-// request below saturation). --runs N repeats the whole set N times and adds the medians: this
-// VM's speed drifts between runs, so one run's share of the ceiling is one draw. To compare two builds, bench/compare.mjs runs them side by side.
+//   node bench/execute.mjs [--duration 20] [--slices 10] [--connections 32] [--only sqlite,postgresql,bare] [--rate N] [--runs N]
+// All servers of a run are started together and measured in turns of duration/slices seconds,
+// in ABBA order (bare, SQLite, …, then reversed): this VM's speed drifts by tens of percent
+// within a minute, and the share of the ceiling is only meaningful when every target was
+// measured in the same stretch of time. --rate offers a fixed N requests/s in all instead of as
+// many as the server answers (CPU per request below saturation). --runs N repeats the whole
+// set N times and adds the medians. To compare two builds, bench/compare.mjs runs them side by side.
 // PostgreSQL runs when OPENEXEC_BENCH_PG_URL (or OPENEXEC_TEST_PG_URL) names a server that can
 // create databases. Needs a build: `npx -y pnpm@10.34.9 bench` builds first.
 import { createHash, generateKeyPairSync, randomUUID, sign } from 'node:crypto';
@@ -21,14 +24,14 @@ import {
   executeBody,
   median,
   PAYLOAD,
-  perRequest,
   startServer,
   stopServer,
 } from './lib.mjs';
 
 const { values } = parseArgs({
   options: {
-    duration: { type: 'string', default: '10' },
+    duration: { type: 'string', default: '20' },
+    slices: { type: 'string', default: '10' },
     connections: { type: 'string', default: '32' },
     only: { type: 'string', default: 'bare,sqlite,clawshield,postgresql' },
     rate: { type: 'string' },
@@ -36,6 +39,8 @@ const { values } = parseArgs({
   },
 });
 const duration = Number(values.duration);
+const slices = Math.max(1, Math.trunc(Number(values.slices)));
+const sliceSeconds = duration / slices;
 const connections = Number(values.connections);
 const only = new Set(values.only.split(','));
 const rate = values.rate === undefined ? undefined : Number(values.rate);
@@ -81,72 +86,103 @@ const CLAWSHIELD_ENV = {
 const body = (clawshield) => () =>
   executeBody(clawshield ? (nonce) => ({ approval_artifact: mintApproval(nonce) }) : undefined);
 
-async function measure(name, script, env) {
+/** A started target: its server, and what its slices have measured so far. */
+async function startTarget(name, script, env) {
   const { child, url } = await startServer(script, { ...BENCH_ENV, ...env }, nodeArgs);
-  const load = { connections, duration, rate, body: body(env.OPENEXEC_MODE === 'clawshield') };
-  try {
-    await driveExecute(url, load); // warm-up (JIT, page cache); also proves the server is healthy
-    const cpuBefore = cpuSeconds(child.pid);
-    const mainBefore = cpuSeconds(child.pid, child.pid);
-    const result = await driveExecute(url, load);
-    const cpuAfter = cpuSeconds(child.pid);
-    const mainAfter = cpuSeconds(child.pid, child.pid);
-    const errors = result.errors + result.timeouts + (result.non2xx ?? 0);
-    return {
-      name,
-      rps: result.requests.average,
-      p50: result.latency.p50,
-      p99: result.latency.p99,
-      errors,
-      total: result.requests.total,
-      // Server CPU per request: steadier than req/s on a shared VM, and what the work costs.
-      cpuUs: perRequest(cpuBefore, cpuAfter, result.requests.total),
-      // The thread that serves HTTP: the one that saturates first.
-      mainUs: perRequest(mainBefore, mainAfter, result.requests.total),
-    };
-  } finally {
-    await stopServer(child);
-  }
+  const load = { connections, duration: sliceSeconds, rate, body: body(env.OPENEXEC_MODE === 'clawshield') };
+  return { name, child, url, load, slices: [], cpuUs: 0, mainUs: 0 };
+}
+
+async function measureSlice(target) {
+  const cpuBefore = cpuSeconds(target.child.pid);
+  const mainBefore = cpuSeconds(target.child.pid, target.child.pid);
+  const result = await driveExecute(target.url, target.load);
+  target.slices.push({
+    result,
+    cpu: [cpuBefore, cpuSeconds(target.child.pid)],
+    main: [mainBefore, cpuSeconds(target.child.pid, target.child.pid)],
+  });
+}
+
+/** One row of the table from a target's slices. */
+function summarise(target) {
+  const results = target.slices.map((slice) => slice.result);
+  const total = results.reduce((sum, r) => sum + r.requests.total, 0);
+  const seconds = results.reduce((sum, r) => sum + r.duration, 0);
+  const cpu = (key) =>
+    target.slices.some((slice) => slice[key].includes(null))
+      ? null
+      : (target.slices.reduce((sum, slice) => sum + slice[key][1] - slice[key][0], 0) * 1e6) /
+        Math.max(1, total);
+  return {
+    name: target.name,
+    rps: total / seconds,
+    // Per turn: a 2 s turn's p99 rests on a few dozen requests, and one stall of this VM sets
+    // it, so both the median turn's and the worst turn's are shown.
+    p50: median(results.map((r) => r.latency.p50)),
+    p99: median(results.map((r) => r.latency.p99)),
+    p99Worst: Math.max(...results.map((r) => r.latency.p99)),
+    errors: results.reduce((sum, r) => sum + r.errors + r.timeouts + (r.non2xx ?? 0), 0),
+    total,
+    // Server CPU per request: steadier than req/s on a shared VM, and what the work costs.
+    cpuUs: cpu('cpu'),
+    // The thread that serves HTTP.
+    mainUs: cpu('main'),
+  };
 }
 
 async function runTargets(dir) {
-  const rows = [];
-  if (only.has('bare')) rows.push(await measure('bare Express JSON (ceiling)', bareMain, {}));
-  if (only.has('sqlite')) {
-    rows.push(
-      await measure('OpenExec /execute, SQLite (WAL, synchronous=FULL)', apiMain, {
-        OPENEXEC_DB_URL: `sqlite:///${join(dir, `bench-${Date.now()}.db`)}`,
-      }),
-    );
-  }
-  if (only.has('clawshield')) {
-    rows.push(
-      await measure('OpenExec /execute, SQLite, clawshield mode (v1 approval per request)', apiMain, {
-        OPENEXEC_DB_URL: `sqlite:///${join(dir, `bench-clawshield-${Date.now()}.db`)}`,
-        ...CLAWSHIELD_ENV,
-      }),
-    );
-  }
-  if (only.has('postgresql')) {
-    if (!pgUrl) {
-      console.warn('PostgreSQL skipped: set OPENEXEC_BENCH_PG_URL or OPENEXEC_TEST_PG_URL');
-    } else {
-      const name = `openexec_bench_${Date.now()}`;
-      const admin = new pg.Client({ connectionString: pgUrl });
-      await admin.connect();
-      await admin.query(`CREATE DATABASE ${name}`);
-      const url = new URL(pgUrl);
-      url.pathname = `/${name}`;
-      try {
-        rows.push(
-          await measure('OpenExec /execute, PostgreSQL', apiMain, { OPENEXEC_DB_URL: url.toString() }),
-        );
-      } finally {
-        await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+  const targets = [];
+  let pgDatabase = null;
+  try {
+    if (only.has('bare')) targets.push(await startTarget('bare Express JSON (ceiling)', bareMain, {}));
+    if (only.has('sqlite')) {
+      targets.push(
+        await startTarget('OpenExec /execute, SQLite (WAL, synchronous=FULL)', apiMain, {
+          OPENEXEC_DB_URL: `sqlite:///${join(dir, `bench-${Date.now()}.db`)}`,
+        }),
+      );
+    }
+    if (only.has('clawshield')) {
+      targets.push(
+        await startTarget('OpenExec /execute, SQLite, clawshield mode (v1 approval per request)', apiMain, {
+          OPENEXEC_DB_URL: `sqlite:///${join(dir, `bench-clawshield-${Date.now()}.db`)}`,
+          ...CLAWSHIELD_ENV,
+        }),
+      );
+    }
+    if (only.has('postgresql')) {
+      if (!pgUrl) {
+        console.warn('PostgreSQL skipped: set OPENEXEC_BENCH_PG_URL or OPENEXEC_TEST_PG_URL');
+      } else {
+        pgDatabase = `openexec_bench_${Date.now()}`;
+        const admin = new pg.Client({ connectionString: pgUrl });
+        await admin.connect();
+        await admin.query(`CREATE DATABASE ${pgDatabase}`);
         await admin.end();
+        const url = new URL(pgUrl);
+        url.pathname = `/${pgDatabase}`;
+        targets.push(
+          await startTarget('OpenExec /execute, PostgreSQL', apiMain, { OPENEXEC_DB_URL: url.toString() }),
+        );
       }
     }
+    // Warm-up (JIT, page cache), one slice each; also proves every server is healthy.
+    for (const target of targets) await driveExecute(target.url, target.load);
+    for (let slice = 0; slice < slices; slice++) {
+      const order = slice % 2 === 0 ? targets : [...targets].reverse();
+      for (const target of order) await measureSlice(target);
+    }
+  } finally {
+    await Promise.all(targets.map((target) => stopServer(target.child)));
+    if (pgDatabase) {
+      const admin = new pg.Client({ connectionString: pgUrl });
+      await admin.connect();
+      await admin.query(`DROP DATABASE IF EXISTS ${pgDatabase} WITH (FORCE)`);
+      await admin.end();
+    }
   }
+  const rows = targets.map(summarise);
   const ceiling = rows.find((row) => row.name.startsWith('bare'))?.rps;
   for (const row of rows) row.share = ceiling ? (row.rps / ceiling) * 100 : null;
   return rows;
@@ -163,15 +199,15 @@ try {
     const rows = await runTargets(dir);
     results.push(rows);
     console.log(
-      `\n/execute benchmark${runs > 1 ? `, run ${run} of ${runs}` : ''}: ${connections} connections${rate ? `, offered ${rate} req/s` : ''}, ${duration} s after a ${duration} s warm-up, unique nonces, ${cpus().length} CPUs, Node ${process.version}\n`,
+      `\n/execute benchmark${runs > 1 ? `, run ${run} of ${runs}` : ''}: ${connections} connections${rate ? `, offered ${rate} req/s` : ''}, unique nonces, each target ${duration} s in ${slices} turns of ${sliceSeconds} s (ABBA order) after a ${sliceSeconds} s warm-up, ${cpus().length} CPUs, Node ${process.version}\n`,
     );
     console.log(
-      '| target | req/s | p50 ms | p99 ms | errors | % of ceiling | server CPU µs/request | main thread µs/request |',
+      '| target | req/s | p50 ms | p99 ms (worst turn) | errors | % of ceiling | server CPU µs/request | main thread µs/request |',
     );
     console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
     for (const row of rows) {
       console.log(
-        `| ${row.name} | ${Math.round(row.rps)} | ${row.p50} | ${row.p99} | ${row.errors} | ${percent(row.share)} | ${us(row.cpuUs)} | ${us(row.mainUs)} |`,
+        `| ${row.name} | ${Math.round(row.rps)} | ${row.p50} | ${row.p99} (${row.p99Worst}) | ${row.errors} | ${percent(row.share)} | ${us(row.cpuUs)} | ${us(row.mainUs)} |`,
       );
     }
   }
@@ -182,14 +218,14 @@ try {
 if (runs > 1) {
   console.log(`\nOver ${runs} runs (each share against the ceiling measured in its own run):\n`);
   console.log(
-    '| target | median req/s | median % of ceiling | % of ceiling, min – max | p99 ms, max | errors |',
+    '| target | median req/s | median % of ceiling | % of ceiling, min – max | p99 ms, median run (worst turn) | errors |',
   );
   console.log('| --- | ---: | ---: | ---: | ---: | ---: |');
   for (const [index, first] of results[0].entries()) {
     const rows = results.map((run) => run[index]);
     const shares = rows.map((row) => row.share).filter((share) => share !== null);
     console.log(
-      `| ${first.name} | ${Math.round(median(rows.map((row) => row.rps)))} | ${shares.length ? percent(median(shares)) : 'n/a'} | ${shares.length ? `${percent(Math.min(...shares))} – ${percent(Math.max(...shares))}` : 'n/a'} | ${Math.max(...rows.map((row) => row.p99))} | ${rows.reduce((sum, row) => sum + row.errors, 0)} |`,
+      `| ${first.name} | ${Math.round(median(rows.map((row) => row.rps)))} | ${shares.length ? percent(median(shares)) : 'n/a'} | ${shares.length ? `${percent(Math.min(...shares))} – ${percent(Math.max(...shares))}` : 'n/a'} | ${median(rows.map((row) => row.p99))} (${Math.max(...rows.map((row) => row.p99Worst))}) | ${rows.reduce((sum, row) => sum + row.errors, 0)} |`,
     );
   }
 }
