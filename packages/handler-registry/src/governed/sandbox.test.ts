@@ -298,11 +298,24 @@ echo started
 
     it('kills the run when the handler signal aborts', async () => {
       const controller = new AbortController();
-      setTimeout(() => controller.abort(), 300);
-      const started = performance.now();
-      const result = await run(handlers.py!, { code: 'import time\ntime.sleep(60)' }, controller.signal);
-      expect(performance.now() - started).toBeLessThan(3_000);
+      const running = run(
+        handlers.py!,
+        { code: 'import time\ntime.sleep(60)', args: ['abort-probe-5519'] },
+        controller.signal,
+      );
+      // Abort once the snippet runs: under load the set-up before it can outlast any fixed
+      // delay, and an abort before the start is a different case (nothing is spawned).
+      const deadline = Date.now() + 20_000;
+      while (leftoverProcesses('abort-probe-5519') === '' && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      expect(leftoverProcesses('abort-probe-5519')).not.toBe('');
+      const aborted = performance.now();
+      controller.abort();
+      const result = await running;
+      expect(performance.now() - aborted).toBeLessThan(3_000);
       expect(result).toMatchObject({ timedOut: false, signal: 'SIGKILL' });
+      expect(await settled(() => leftoverProcesses('abort-probe-5519'))).toBe('');
     });
 
     it('truncates 100 MiB of output at the cap, sets the flag and ends promptly', async () => {
