@@ -90,7 +90,7 @@ const body = (clawshield) => () =>
 async function startTarget(name, script, env) {
   const { child, url } = await startServer(script, { ...BENCH_ENV, ...env }, nodeArgs);
   const load = { connections, duration: sliceSeconds, rate, body: body(env.OPENEXEC_MODE === 'clawshield') };
-  return { name, child, url, load, slices: [], cpuUs: 0, mainUs: 0 };
+  return { name, child, url, load, slices: [] };
 }
 
 async function measureSlice(target) {
