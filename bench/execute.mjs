@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 // /execute throughput and latency over real HTTP, 32 connections, unique nonces, next to a
 // bare Express JSON endpoint measured in the same run (the ceiling on this machine).
-//   node bench/execute.mjs [--duration 20] [--slices 10] [--connections 32] [--only sqlite,postgresql,bare] [--rate N] [--runs N]
-// All servers of a run are started together and measured in turns of duration/slices seconds,
+//   node bench/execute.mjs [--duration 20] [--turns 10] [--connections 32] [--only sqlite,postgresql,bare] [--rate N] [--runs N]
+// All servers of a run are started together and measured in turns of duration/turns seconds,
 // in ABBA order (bare, SQLite, …, then reversed): this VM's speed drifts by tens of percent
 // within a minute, and the share of the ceiling is only meaningful when every target was
 // measured in the same stretch of time. --rate offers a fixed N requests/s in all instead of as
@@ -24,6 +24,7 @@ import {
   executeBody,
   median,
   PAYLOAD,
+  perRequest,
   startServer,
   stopServer,
 } from './lib.mjs';
@@ -31,7 +32,7 @@ import {
 const { values } = parseArgs({
   options: {
     duration: { type: 'string', default: '20' },
-    slices: { type: 'string', default: '10' },
+    turns: { type: 'string', default: '10' },
     connections: { type: 'string', default: '32' },
     only: { type: 'string', default: 'bare,sqlite,clawshield,postgresql' },
     rate: { type: 'string' },
@@ -39,8 +40,8 @@ const { values } = parseArgs({
   },
 });
 const duration = Number(values.duration);
-const slices = Math.max(1, Math.trunc(Number(values.slices)));
-const sliceSeconds = duration / slices;
+const turns = Math.max(1, Math.trunc(Number(values.turns)));
+const turnSeconds = duration / turns;
 const connections = Number(values.connections);
 const only = new Set(values.only.split(','));
 const rate = values.rate === undefined ? undefined : Number(values.rate);
@@ -86,49 +87,59 @@ const CLAWSHIELD_ENV = {
 const body = (clawshield) => () =>
   executeBody(clawshield ? (nonce) => ({ approval_artifact: mintApproval(nonce) }) : undefined);
 
-/** A started target: its server, and what its slices have measured so far. */
+/** A started target: its server, and what its turns have measured so far. */
 async function startTarget(name, script, env) {
   const { child, url } = await startServer(script, { ...BENCH_ENV, ...env }, nodeArgs);
-  const load = { connections, duration: sliceSeconds, rate, body: body(env.OPENEXEC_MODE === 'clawshield') };
-  return { name, child, url, load, slices: [] };
+  const load = { connections, duration: turnSeconds, rate, body: body(env.OPENEXEC_MODE === 'clawshield') };
+  return { name, child, url, load, turns: [] };
 }
 
-async function measureSlice(target) {
-  const cpuBefore = cpuSeconds(target.child.pid);
-  const mainBefore = cpuSeconds(target.child.pid, target.child.pid);
+const spent = (before, after) => (before === null || after === null ? null : after - before);
+const sum = (values) => (values.includes(null) ? null : values.reduce((total, value) => total + value, 0));
+
+async function measureTurn(target) {
+  const { pid } = target.child;
+  const cpuBefore = cpuSeconds(pid);
+  const mainBefore = cpuSeconds(pid, pid);
   const result = await driveExecute(target.url, target.load);
-  target.slices.push({
+  target.turns.push({
     result,
-    cpu: [cpuBefore, cpuSeconds(target.child.pid)],
-    main: [mainBefore, cpuSeconds(target.child.pid, target.child.pid)],
+    cpu: spent(cpuBefore, cpuSeconds(pid)),
+    main: spent(mainBefore, cpuSeconds(pid, pid)),
   });
 }
 
-/** One row of the table from a target's slices. */
+/** One row of the table from a target's turns. */
 function summarise(target) {
-  const results = target.slices.map((slice) => slice.result);
-  const total = results.reduce((sum, r) => sum + r.requests.total, 0);
-  const seconds = results.reduce((sum, r) => sum + r.duration, 0);
-  const cpu = (key) =>
-    target.slices.some((slice) => slice[key].includes(null))
-      ? null
-      : (target.slices.reduce((sum, slice) => sum + slice[key][1] - slice[key][0], 0) * 1e6) /
-        Math.max(1, total);
+  const results = target.turns.map((turn) => turn.result);
+  const total = sum(results.map((r) => r.requests.total));
+  const cpu = (key) => perRequest(0, sum(target.turns.map((turn) => turn[key])), total);
   return {
     name: target.name,
-    rps: total / seconds,
+    rps: total / sum(results.map((r) => r.duration)),
     // Per turn: a 2 s turn's p99 rests on a few dozen requests, and one stall of this VM sets
     // it, so both the median turn's and the worst turn's are shown.
     p50: median(results.map((r) => r.latency.p50)),
     p99: median(results.map((r) => r.latency.p99)),
     p99Worst: Math.max(...results.map((r) => r.latency.p99)),
-    errors: results.reduce((sum, r) => sum + r.errors + r.timeouts + (r.non2xx ?? 0), 0),
+    errors: sum(results.map((r) => r.errors + r.timeouts + (r.non2xx ?? 0))),
     total,
     // Server CPU per request: steadier than req/s on a shared VM, and what the work costs.
     cpuUs: cpu('cpu'),
     // The thread that serves HTTP.
     mainUs: cpu('main'),
   };
+}
+
+/** One statement on the PostgreSQL server itself (creating and dropping the bench database). */
+async function adminQuery(sql) {
+  const admin = new pg.Client({ connectionString: pgUrl });
+  await admin.connect();
+  try {
+    await admin.query(sql);
+  } finally {
+    await admin.end();
+  }
 }
 
 async function runTargets(dir) {
@@ -156,10 +167,7 @@ async function runTargets(dir) {
         console.warn('PostgreSQL skipped: set OPENEXEC_BENCH_PG_URL or OPENEXEC_TEST_PG_URL');
       } else {
         pgDatabase = `openexec_bench_${Date.now()}`;
-        const admin = new pg.Client({ connectionString: pgUrl });
-        await admin.connect();
-        await admin.query(`CREATE DATABASE ${pgDatabase}`);
-        await admin.end();
+        await adminQuery(`CREATE DATABASE ${pgDatabase}`);
         const url = new URL(pgUrl);
         url.pathname = `/${pgDatabase}`;
         targets.push(
@@ -167,20 +175,15 @@ async function runTargets(dir) {
         );
       }
     }
-    // Warm-up (JIT, page cache), one slice each; also proves every server is healthy.
+    // Warm-up (JIT, page cache), one turn each; also proves every server is healthy.
     for (const target of targets) await driveExecute(target.url, target.load);
-    for (let slice = 0; slice < slices; slice++) {
-      const order = slice % 2 === 0 ? targets : [...targets].reverse();
-      for (const target of order) await measureSlice(target);
+    for (let turn = 0; turn < turns; turn++) {
+      const order = turn % 2 === 0 ? targets : [...targets].reverse();
+      for (const target of order) await measureTurn(target);
     }
   } finally {
     await Promise.all(targets.map((target) => stopServer(target.child)));
-    if (pgDatabase) {
-      const admin = new pg.Client({ connectionString: pgUrl });
-      await admin.connect();
-      await admin.query(`DROP DATABASE IF EXISTS ${pgDatabase} WITH (FORCE)`);
-      await admin.end();
-    }
+    if (pgDatabase) await adminQuery(`DROP DATABASE IF EXISTS ${pgDatabase} WITH (FORCE)`);
   }
   const rows = targets.map(summarise);
   const ceiling = rows.find((row) => row.name.startsWith('bare'))?.rps;
@@ -199,7 +202,7 @@ try {
     const rows = await runTargets(dir);
     results.push(rows);
     console.log(
-      `\n/execute benchmark${runs > 1 ? `, run ${run} of ${runs}` : ''}: ${connections} connections${rate ? `, offered ${rate} req/s` : ''}, unique nonces, each target ${duration} s in ${slices} turns of ${sliceSeconds} s (ABBA order) after a ${sliceSeconds} s warm-up, ${cpus().length} CPUs, Node ${process.version}\n`,
+      `\n/execute benchmark${runs > 1 ? `, run ${run} of ${runs}` : ''}: ${connections} connections${rate ? `, offered ${rate} req/s` : ''}, unique nonces, each target ${duration} s in ${turns} turns of ${turnSeconds} s (ABBA order) after a ${turnSeconds} s warm-up, ${cpus().length} CPUs, Node ${process.version}\n`,
     );
     console.log(
       '| target | req/s | p50 ms | p99 ms (worst turn) | errors | % of ceiling | server CPU µs/request | main thread µs/request |',
