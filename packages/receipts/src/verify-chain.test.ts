@@ -79,9 +79,8 @@ describe('verifyChain', () => {
     it('does not loop up to an attacker-chosen seq', () => {
       const { receipts, jwks } = makeChain(2);
       const huge = { ...receipts[1]!, seq: Number.MAX_SAFE_INTEGER };
-      const started = performance.now();
+      // A loop over the missing seqs would never return; one gap problem says none ran.
       const result = verifyChain([receipts[0], huge], jwks);
-      expect(performance.now() - started).toBeLessThan(1000);
       expect(result.problems.map((p) => p.code)).toEqual(['ERR_RECEIPT_SIGNATURE_INVALID', 'ERR_CHAIN_GAP']);
     });
   });

@@ -33,6 +33,8 @@ import { probeSandbox } from './sandbox.js';
 
 const sandbox = await probeSandbox();
 if (!sandbox.available) {
+  // .ci/run installs bubblewrap: in CI a sandbox that cannot start fails, never skips.
+  if (process.env.CI) throw new Error(`bubblewrap sandbox unavailable in CI: ${sandbox.reason}`);
   console.warn(`skipping bubblewrap cases of the governed handler tests: ${sandbox.reason}`);
 }
 

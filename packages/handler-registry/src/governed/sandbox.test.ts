@@ -17,6 +17,8 @@ import { probeSandbox } from './sandbox.js';
 
 const probe = await probeSandbox();
 if (!probe.available) {
+  // .ci/run installs bubblewrap: in CI a sandbox that cannot start fails the suite, never skips it.
+  if (process.env.CI) throw new Error(`bubblewrap sandbox unavailable in CI: ${probe.reason}`);
   console.warn(`skipping the bubblewrap escape suite: sandbox unavailable (${probe.reason})`);
 }
 
@@ -43,7 +45,7 @@ function leftoverProcesses(pattern: string): string {
 }
 
 /** Polls until `probe` returns '' (a dying pid namespace takes a moment to be reaped). */
-async function settled(probe: () => string, timeoutMs = 3_000): Promise<string> {
+async function settled(probe: () => string, timeoutMs = 10_000): Promise<string> {
   const deadline = Date.now() + timeoutMs;
   let last = probe();
   while (last !== '' && Date.now() < deadline) {
@@ -247,13 +249,12 @@ os.symlink('/etc/ld.so.cache', 'cache.csv')
 
   describe('resources', () => {
     it('stops a fork bomb and leaves the host able to fork', async () => {
-      const started = performance.now();
-      // The script lives on (sleep) so the bomb grows until the limit and the timeout ends it.
+      // The script lives on (sleep 30) so the bomb grows until the limit and only the timeout
+      // (1.5 s) can end it: timedOut says it did.
       const result = await run(handlers.sh!, {
         code: ':(){ :|:& };:\nsleep 30\n',
         args: ['forkbomb-marker'],
       });
-      expect(performance.now() - started).toBeLessThan(5_000);
       expect(result).toMatchObject({ timedOut: true, signal: 'SIGKILL' });
       expect(result.stderr).toContain('Resource temporarily unavailable');
       expect(await settled(() => leftoverProcesses('forkbomb-marker'))).toBe('');
@@ -283,9 +284,7 @@ echo started
     });
 
     it('kills an infinite loop and its children at the wall-clock timeout', async () => {
-      const started = performance.now();
       const result = await run(handlers.sh!, { code: 'sleep 987654 &\nwhile :; do :; done\n' });
-      expect(performance.now() - started).toBeLessThan(4_000);
       expect(result).toMatchObject({ timedOut: true, signal: 'SIGKILL', exitCode: null, isolation: 'bwrap' });
       expect(await settled(() => leftoverProcesses('sleep 987654'))).toBe('');
     });
@@ -310,16 +309,13 @@ echo started
         await new Promise((resolve) => setTimeout(resolve, 50));
       }
       expect(leftoverProcesses('abort-probe-5519')).not.toBe('');
-      const aborted = performance.now();
       controller.abort();
-      const result = await running;
-      expect(performance.now() - aborted).toBeLessThan(3_000);
-      expect(result).toMatchObject({ timedOut: false, signal: 'SIGKILL' });
+      // Killed, and not by the 10 s timeout: the abort ended it.
+      expect(await running).toMatchObject({ timedOut: false, signal: 'SIGKILL' });
       expect(await settled(() => leftoverProcesses('abort-probe-5519'))).toBe('');
     });
 
-    it('truncates 100 MiB of output at the cap, sets the flag and ends promptly', async () => {
-      const started = performance.now();
+    it('truncates 100 MiB of output at the cap, sets the flag and keeps draining to the end', async () => {
       const result = await run(handlers.py!, {
         code: `
 import sys
@@ -329,8 +325,8 @@ for _ in range(100):
 sys.stderr.write('é' * 10)
 `,
       });
-      expect(performance.now() - started).toBeLessThan(10_000);
-      expect(result.exitCode).toBe(0);
+      // A reader that stopped at the cap would leave the writer blocked until the timeout.
+      expect(result).toMatchObject({ exitCode: 0, timedOut: false });
       expect(result.stdout.length).toBe(1 << 20);
       expect(result.stdoutTruncated).toBe(true);
       expect(result.stderr).toBe('é'.repeat(10));
