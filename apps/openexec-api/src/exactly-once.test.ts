@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import supertest from 'supertest';
 import { afterEach, describe, expect, it } from 'vitest';
-import { runsIn } from './test-support/handlers.js';
+import { runsIn, untilRunning } from './test-support/handlers.js';
 import { createPostgresDatabase, PG_URL } from './test-support/postgres.js';
 import { type ServiceProcess, spawnService } from './test-support/process.js';
 
@@ -107,7 +107,7 @@ describe('kill -9 while a handler runs', () => {
         (r) => r,
         (error: unknown) => error,
       );
-    while (!runsIn(runs).includes('in-flight')) await new Promise((resolve) => setTimeout(resolve, 20));
+    await untilRunning(runs, 'in-flight');
     first.child.kill('SIGKILL');
     await first.exited;
     await slow;
@@ -180,7 +180,7 @@ describe('kill -9 while a handler runs', () => {
         (r) => r,
         (e: unknown) => e,
       );
-    while (!runsIn(runs).includes('orphan')) await new Promise((resolve) => setTimeout(resolve, 20));
+    await untilRunning(runs, 'orphan');
     victim.child.kill('SIGKILL');
     await pending;
     const survivor = await start({ ...env, OPENEXEC_INSTANCE_ID: 'survivor' });

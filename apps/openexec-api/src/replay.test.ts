@@ -10,6 +10,7 @@ import {
   failingHandler,
   runsIn,
   timeoutHandler,
+  untilRunning,
 } from './test-support/handlers.js';
 import { startTestServer, type TestServer } from './test-support/server.js';
 
@@ -32,12 +33,12 @@ describe('replays of a nonce', () => {
   it('answers a replay of a running execution with 409 execution_in_progress and Retry-After', async () => {
     const slow = server.http
       .post('/execute')
-      .send({ action: 'count', payload: { delayMs: 500 }, nonce: 'slow-1' })
+      .send({ action: 'count', payload: { delayMs: 2_000 }, nonce: 'slow-1' })
       .then((r) => r);
-    await new Promise((resolve) => setTimeout(resolve, 150));
+    await untilRunning(runs, 'slow-1');
     const replay = await server.http
       .post('/execute')
-      .send({ action: 'count', payload: { delayMs: 500 }, nonce: 'slow-1' });
+      .send({ action: 'count', payload: { delayMs: 2_000 }, nonce: 'slow-1' });
     expect(replay.status).toBe(409);
     expect(replay.body).toMatchObject({ code: 'execution_in_progress' });
     expect(replay.headers['retry-after']).toBe('1');

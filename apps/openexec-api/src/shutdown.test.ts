@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import supertest from 'supertest';
 import { afterEach, describe, expect, it } from 'vitest';
-import { runsIn } from './test-support/handlers.js';
+import { runsIn, untilRunning } from './test-support/handlers.js';
 import { spawnService } from './test-support/process.js';
 
 describe('SIGTERM', () => {
@@ -27,7 +27,7 @@ describe('SIGTERM', () => {
         .send({ action: 'count', payload: { delayMs: 700 }, nonce: `drain-${i}` })
         .then((r) => r),
     );
-    await new Promise((resolve) => setTimeout(resolve, 250));
+    await untilRunning(runs, 'drain-0', 'drain-1', 'drain-2', 'drain-3', 'drain-4');
     service.child.kill('SIGTERM');
     const responses = await Promise.all(inFlight);
     for (const response of responses) expect(response.status).toBe(200);

@@ -26,6 +26,18 @@ export function runsIn(file: string): string[] {
   return existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter(Boolean) : [];
 }
 
+/**
+ * Resolves once the handler has started for every nonce: a test that must act while a run is
+ * in progress waits for it instead of for a fixed delay that a loaded CI machine can outlast.
+ */
+export async function untilRunning(file: string, ...nonces: string[]): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  while (!nonces.every((nonce) => runsIn(file).includes(nonce))) {
+    if (Date.now() > deadline) throw new Error(`no run of ${nonces.join(', ')} started within 20 s`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
 export const failingHandler = defineHandler({
   name: 'fail',
   version: '1.0.0',
