@@ -3,8 +3,9 @@
 //   openexec-admin indeterminate
 //   openexec-admin resolve --tenant T --nonce N --as failed|succeeded --operator NAME [--note TEXT]
 //   openexec-admin purge --older-than-hours H
+import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { type ExecutionRecord, openExecutionStore } from '@openexec/nonce-store';
+import { type ExecutionRecord, openExecutionStore, parseDatabaseUrl } from '@openexec/nonce-store';
 import { APPROVAL_FORGET_MARGIN_MS } from './server.js';
 
 const USAGE = `usage:
@@ -13,8 +14,9 @@ const USAGE = `usage:
   openexec-admin purge --older-than-hours H
 environment: OPENEXEC_DB_URL (default sqlite:///openexec.db)`;
 
+/** Exit code 2 is a usage error (the usage follows the message); 1 is a refusal. */
 function fail(message: string, code = 2): never {
-  console.error(`openexec-admin: ${message}\n${USAGE}`);
+  console.error(`openexec-admin: ${message}${code === 2 ? `\n${USAGE}` : ''}`);
   process.exit(code);
 }
 
@@ -44,22 +46,45 @@ function resolutionResponse(
   return { responseStatus: state === 'succeeded' ? 200 : 502, responseBody: JSON.stringify(body) };
 }
 
+const COMMANDS = new Set(['indeterminate', 'resolve', 'purge']);
+
+function parseOptions(args: string[]) {
+  try {
+    return parseArgs({
+      args,
+      options: {
+        tenant: { type: 'string' },
+        nonce: { type: 'string' },
+        as: { type: 'string' },
+        operator: { type: 'string' },
+        note: { type: 'string' },
+        'older-than-hours': { type: 'string' },
+      },
+      strict: true,
+    }).values;
+  } catch (error) {
+    return fail(error instanceof Error ? error.message : String(error));
+  }
+}
+
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
-  const { values } = parseArgs({
-    args: rest,
-    options: {
-      tenant: { type: 'string' },
-      nonce: { type: 'string' },
-      as: { type: 'string' },
-      operator: { type: 'string' },
-      note: { type: 'string' },
-      'older-than-hours': { type: 'string' },
-    },
-    strict: true,
-  });
+  // Usage errors first: they need no database.
+  if (!command || !COMMANDS.has(command))
+    fail(command ? `unknown command ${command}` : 'a command is required');
+  const values = parseOptions(rest);
+  const url = process.env.OPENEXEC_DB_URL ?? 'sqlite:///openexec.db';
+  const location = parseDatabaseUrl(url);
+  // Opening a mistyped path would create an empty database and report no indeterminate
+  // executions, which reads like "nothing to do".
+  if (location.dialect === 'sqlite' && !existsSync(location.file)) {
+    fail(
+      `no database at ${location.file} (check OPENEXEC_DB_URL; relative paths start at ${process.cwd()})`,
+      1,
+    );
+  }
   const store = await openExecutionStore({
-    url: process.env.OPENEXEC_DB_URL ?? 'sqlite:///openexec.db',
+    url,
     // A distinct owner: opening the store must not mark the service's own reservations.
     owner: `openexec-admin:${process.pid}`,
     leaseMs: 60_000,
@@ -113,8 +138,6 @@ async function main(argv: string[]): Promise<void> {
         );
         return;
       }
-      default:
-        fail(command ? `unknown command ${command}` : 'a command is required');
     }
   } finally {
     await store.close();
