@@ -48,6 +48,13 @@ describe('bad input to POST /execute', () => {
       'invalid_request',
     ],
     ['a numeric nonce', () => json({ action: 'count', payload: {}, nonce: 12 }), 400, 'invalid_request'],
+    [
+      // It could not be signed into a receipt, nor typed by an operator resolving it.
+      'a nonce with a lone surrogate',
+      () => raw('{"action":"count","payload":{},"nonce":"n-16\\ud800"}'),
+      400,
+      'invalid_request',
+    ],
     ['an unknown action', () => json({ action: 'rm-rf', payload: {}, nonce: 'n-2' }), 400, 'unknown_action'],
     [
       'an action not allowed',

@@ -7,7 +7,10 @@ export const NonceSchema = z
   .max(200, 'nonce must be at most 200 characters')
   // biome-ignore lint/suspicious/noControlCharactersInRegex: rejecting control characters is the point
   .regex(/^[^\u0000-\u001f\u007f]+$/, 'nonce must not contain control characters')
-  .refine((value) => value.trim() === value, 'nonce must not start or end with whitespace');
+  .refine((value) => value.trim() === value, 'nonce must not start or end with whitespace')
+  // With the `u` flag a surrogate pair is one code point: this finds lone halves only. A nonce
+  // with one could not be canonicalised into its receipt after the action ran.
+  .refine((value) => !/\p{Surrogate}/u.test(value), 'nonce must be well-formed Unicode (a lone surrogate)');
 
 export const ExecuteBodySchema = z
   .object({

@@ -169,11 +169,17 @@ describe('parseStrictJson', () => {
     ['a leading zero', '01'],
     ['a raw control character', '"a\nb"'],
     ['a bad escape', '"\\x41"'],
+    ['a lone high surrogate', '{"jti":"\\ud800abc"}'],
+    ['a lone low surrogate in a member name', '{"\\udc00":1}'],
     ['a byte-order mark', '\ufeff{}'],
     ['NaN', 'NaN'],
     ['a number overflowing to Infinity', '1e400'],
     ['excessive nesting', `${'['.repeat(40)}${']'.repeat(40)}`],
   ])('refuses %s', (_label, text) => {
     expect(() => parseStrictJson(text)).toThrow(SyntaxError);
+  });
+
+  it('keeps a surrogate pair, raw or escaped', () => {
+    expect(parseStrictJson('["\\ud83d\\ude00","\u{1F600}"]')).toEqual(['\u{1F600}', '\u{1F600}']);
   });
 });

@@ -141,6 +141,8 @@ export function verifyLegacy(
     if (typeof fields.issued_by !== 'string' || fields.issued_by.length > MAX_FIELD) {
       throw malformed('issued_by must be a string');
     }
+    // It becomes the receipt's issuer, which must be text that can be canonicalised and signed.
+    if (/\p{Surrogate}/u.test(fields.issued_by)) throw malformed('issued_by contains a lone surrogate');
     issuedBy = fields.issued_by;
   }
 

@@ -15,6 +15,8 @@ export class StrictJsonError extends SyntaxError {
 }
 
 const WS = new Set([0x20, 0x09, 0x0a, 0x0d]);
+// With the `u` flag a well-formed surrogate pair is one code point, so this matches lone halves only.
+const LONE_SURROGATE = /\p{Surrogate}/u;
 
 class Parser {
   private pos = 0;
@@ -122,6 +124,9 @@ class Parser {
       const code = this.text.charCodeAt(this.pos);
       if (code === 0x22) {
         out += this.text.slice(runStart, this.pos);
+        // I-JSON (RFC 7493): a lone surrogate (from a \u escape) is no text; downstream it
+        // cannot be canonicalised, signed into a receipt or typed by an operator.
+        if (LONE_SURROGATE.test(out)) this.fail('lone surrogate in a string');
         this.pos++;
         return out;
       }

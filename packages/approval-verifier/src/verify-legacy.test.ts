@@ -258,6 +258,8 @@ describe('verifyApproval (legacy ClawShield artifact)', () => {
       ['signature as base64url', { signature: Buffer.alloc(64, 0xff).toString('base64url') }],
       ['an unknown field', { scope: 'all' }],
       ['issued_by not a string', { issued_by: 1 }],
+      // Unsigned, and copied into the receipt: a lone surrogate there could not be signed.
+      ['issued_by with a lone surrogate', { issued_by: 'clawshield\ud800' }],
     ])('rejects %s with ERR_APPROVAL_MALFORMED', async (_label, edit) => {
       await rejectsWith({ ...mintLegacy(KEY.privateKey), ...edit }, 'ERR_APPROVAL_MALFORMED');
     });

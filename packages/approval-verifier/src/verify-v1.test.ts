@@ -435,6 +435,9 @@ describe('verifyApproval (v1 compact JWS)', () => {
       ['non as a number', { non: 1 }],
       ['sub as null', { sub: null }],
       ['iss empty', { iss: '' }],
+      // Escaped by JSON.stringify; such an id could not be signed into a receipt after it ran.
+      ['jti with a lone surrogate', { jti: 'a\ud800' }],
+      ['iss with a lone surrogate', { iss: '\udc00' }],
     ])('rejects %s with ERR_APPROVAL_MALFORMED', async (_label, override) => {
       await rejectsWith(mintV1(KEY, claimsFor(REQUEST, override)), 'ERR_APPROVAL_MALFORMED');
     });
