@@ -237,7 +237,13 @@ export function createApp(ctx: AppContext): App {
   });
 
   const onError: ErrorRequestHandler = (error, _req, res, _next) => {
-    sendError(res, error, ctx.logger, res.locals.log as RequestLog | undefined);
+    // Express's router marks a path parameter that is not valid percent-encoding 400 (a
+    // URIError); it is the client's mistake, not a 500.
+    const answer =
+      error instanceof URIError && (error as { status?: unknown }).status === 400
+        ? new ApiError(400, 'invalid_request', 'the request path is not valid percent-encoding')
+        : error;
+    sendError(res, answer, ctx.logger, res.locals.log as RequestLog | undefined);
   };
   app.use(onError);
   const listener: RequestListener = (req, res) => {

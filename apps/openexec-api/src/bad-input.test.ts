@@ -160,6 +160,25 @@ describe('bad input to POST /execute', () => {
     expect(response.body).toEqual({ detail: expect.any(String), code: 'not_found' });
   });
 
+  it('answers an Idempotency-Key sent twice with 400 invalid_request, and runs nothing', async () => {
+    const response = await server.http
+      .post('/execute')
+      .set('Content-Type', 'application/json')
+      // superagent sends an array as repeated headers; its types allow that for Cookie only.
+      .set('Idempotency-Key', ['k-1', 'k-2'] as unknown as string)
+      .send({ action: 'count', payload: {} });
+    expect(response.status).toBe(400);
+    expect(response.body).toEqual({ detail: expect.any(String), code: 'invalid_request' });
+    expect(await server.store.lookup('default', 'k-1, k-2')).toBeNull();
+    expect(runsIn(runs)).not.toContain('k-1, k-2');
+  });
+
+  it('answers a path parameter that is not valid percent-encoding with 400 invalid_request', async () => {
+    const response = await server.http.get('/receipts/%E0%A4%A');
+    expect(response.status).toBe(400);
+    expect(response.body).toEqual({ detail: expect.any(String), code: 'invalid_request' });
+  });
+
   it('answers bad input to /receipts/verify with 400', async () => {
     const response = await server.http.post('/receipts/verify').send({ exec_id: 1 });
     expect(response.status).toBe(400);

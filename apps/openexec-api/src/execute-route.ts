@@ -71,8 +71,12 @@ async function execute(
     throw new ApiError(503, 'shutting_down', 'the service is shutting down', {
       headers: { Connection: 'close' },
     });
-  const header = req.headers['idempotency-key'];
-  const idempotencyKey = typeof header === 'string' ? header : undefined;
+  // Node joins repeated unknown headers with ", ": two keys would silently become one nonce.
+  const keys = req.headersDistinct['idempotency-key'];
+  if (keys && keys.length > 1) {
+    throw new ApiError(400, 'invalid_request', 'Idempotency-Key: sent more than once');
+  }
+  const idempotencyKey = keys?.[0];
   const body = req.body as { action?: unknown; nonce?: unknown };
   // Only names the registry knows reach the log; the nonce only as a hash.
   if (typeof body?.action === 'string' && ctx.registry.has(body.action)) log.fields.action = body.action;
