@@ -12,6 +12,8 @@ export interface ExecutionObserver {
   approvalRejected(code: string): void;
   replay(kind: 'served' | 'in_progress' | 'conflict' | 'indeterminate' | 'purged'): void;
   storeError(): void;
+  /** A handler finished after an operator had resolved its execution (see docs/exactly-once.md). */
+  outcomeAfterResolution(outcome: string): void;
 }
 
 export const noopObserver: ExecutionObserver = {
@@ -21,6 +23,7 @@ export const noopObserver: ExecutionObserver = {
   approvalRejected() {},
   replay() {},
   storeError() {},
+  outcomeAfterResolution() {},
 };
 
 export interface Metrics {
@@ -62,6 +65,12 @@ export function createMetrics(): Metrics {
     help: 'Database operations that failed',
     registers: [registry],
   });
+  const afterResolution = new Counter({
+    name: 'openexec_outcomes_after_resolution_total',
+    help: 'Handlers that finished after an operator had resolved their execution, by outcome',
+    labelNames: ['outcome'],
+    registers: [registry],
+  });
   const buckets = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1];
   const reserve = new Histogram({
     name: 'openexec_reserve_seconds',
@@ -92,6 +101,7 @@ export function createMetrics(): Metrics {
       approvalRejected: (code) => rejections.inc({ code }),
       replay: (kind) => replays.inc({ kind }),
       storeError: () => storeErrors.inc(),
+      outcomeAfterResolution: (outcome) => afterResolution.inc({ outcome }),
     },
   };
 }

@@ -106,6 +106,13 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     logger.warn({ msg: message }, 'governed actions'),
   );
   const registry = buildRegistry(config, [...(options.handlers ?? []), ...governed]);
+  const longestTimeoutMs = Math.max(0, ...registry.describe().map((action) => action.timeoutMs));
+  if (longestTimeoutMs >= config.leaseMs) {
+    logger.warn(
+      { lease_ms: config.leaseMs, handler_timeout_ms: longestTimeoutMs },
+      'OPENEXEC_LEASE_MS is not longer than the longest handler timeout: a run that outlasts the lease is reported indeterminate while it still runs',
+    );
+  }
   const keys = loadApprovalKeys(config);
   const keyPath = receiptKeyPath(config.receiptKeyFile, config.dbUrl);
   const { signer, privateKeyPem } = loadReceiptSigner(keyPath);

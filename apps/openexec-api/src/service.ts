@@ -236,7 +236,7 @@ export class ExecutionService {
     const responseJson = JSON.stringify(response);
     const completeStarted = performance.now();
     const errorCode = outcome.status === 'failed' ? outcome.code : null;
-    const sealed = await this.#completeWithRetry({
+    const completed = await this.#completeWithRetry(attempt, {
       id: execution.id,
       state: outcome.status,
       resultDigest,
@@ -255,7 +255,7 @@ export class ExecutionService {
     this.#observer.completed((performance.now() - completeStarted) / 1000);
     return {
       status,
-      json: answerJson(responseJson, false, sealed?.body ?? null),
+      json: answerJson(responseJson, false, completed.receipt),
       headers: {},
       outcome: outcome.status,
       replayed: false,
@@ -344,16 +344,33 @@ export class ExecutionService {
     }
   }
 
-  /** The handler has run: try hard to record it. If the store stays down the row stays reserved and later turns indeterminate, never re-run. */
+  /**
+   * The handler has run: try hard to record it. If the store stays down the row stays reserved
+   * and later turns indeterminate, never re-run. Returns the signed receipt's JSON text.
+   */
   async #completeWithRetry(
+    attempt: Attempt,
     completion: Parameters<ExecutionStore['complete']>[0],
-  ): Promise<SealedReceipt | null> {
+  ): Promise<{ receipt: string | null }> {
     const delays = [0, 50, 250, 1_000];
     let lastError: unknown;
     for (const delay of delays) {
       if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay));
       try {
-        return (await this.#deps.store.complete(completion)).receipt;
+        if (lastError !== undefined) {
+          // The failed try may have committed, its answer lost: then the stored outcome is this
+          // one (the same response text), with its receipt; writing it again would seal a second.
+          const stored = await this.#deps.store.lookup(attempt.tenant, attempt.nonce);
+          if (stored?.id === completion.id && stored.responseBody === completion.responseBody) {
+            return { receipt: stored.receipt };
+          }
+        }
+        const result = await this.#deps.store.complete(completion);
+        // Not applied: an operator resolved the execution (its lease ran out while the handler
+        // still ran). The resolution stays; the caller gets what really happened, and the
+        // receipt sealed with this attempt records it.
+        if (!result.applied) this.#observer.outcomeAfterResolution(completion.state);
+        return { receipt: result.receipt?.body ?? null };
       } catch (error) {
         this.#observer.storeError();
         lastError = error;

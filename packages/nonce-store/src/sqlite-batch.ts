@@ -155,7 +155,9 @@ export class SqliteBatchWriter {
         | Record<string, unknown>
         | undefined;
       if (!row) throw new Error('a conflicting (tenant, nonce) row was not found inside its transaction');
-      return { kind: 'existing', row };
+      // Its own row, written by an earlier attempt whose answer was lost, is its reservation
+      // (and that attempt counted the approval use).
+      return row.id === id ? { kind: 'reserved' } : { kind: 'existing', row };
     }
     if (approval && !this.#consume(request.tenant, approval, now)) {
       // Same transaction: the reservation disappears with the refusal, leaving no trace of a run.

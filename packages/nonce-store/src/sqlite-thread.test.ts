@@ -12,9 +12,10 @@ import { parseDatabaseUrl } from './url.js';
 
 const SELECT = 'SELECT e.*, NULL AS "receipt" FROM "executions" e';
 const context = () => ({ owner: 'owner-1', leaseMs: 60_000, storePayloads: false, now: Date.now() });
-const reserve = (nonce: string): BatchOp => ({
+// The store gives every request its own id; a retry of a request keeps it.
+const reserve = (nonce: string, id = `id-${nonce}`): BatchOp => ({
   kind: 'reserve',
-  id: `id-${nonce}`,
+  id,
   request: { tenant: 't', nonce, action: 'echo', requestDigest: 'd' },
 });
 const record = (n: number): BatchOp => ({
@@ -52,7 +53,10 @@ describe('SqliteThread', () => {
   });
 
   it('writes each batch in one transaction on its own thread, visible to the Prisma client', async () => {
-    const { results } = await thread().write([reserve('n-1'), reserve('n-1'), reserve('n-2')], context());
+    const { results } = await thread().write(
+      [reserve('n-1'), reserve('n-1', 'id-other'), reserve('n-2')],
+      context(),
+    );
     expect(results).toMatchObject([
       { kind: 'reserved' },
       { kind: 'existing', row: { id: 'id-n-1' } },
@@ -128,13 +132,18 @@ describe('SqliteThread', () => {
     await writer.close();
     await expect(held).rejects.toThrow(/exited/);
     expect([1, 1 + big.length]).toContain(await db.models.execution.count());
+    // The store retries what failed: each reservation is its own, whether or not the stopped
+    // thread had committed it before its answer was lost.
+    const retried = await thread().write(big, context());
+    expect(new Set(retried.results.map((result) => result.kind))).toEqual(new Set(['reserved']));
+    expect(await db.models.execution.count()).toBe(1 + big.length);
   });
 
   it('starts a new thread for the next batch after close', async () => {
     const writer = thread();
     await writer.write([reserve('n-1')], context());
     await writer.close();
-    await expect(writer.write([reserve('n-1')], context())).resolves.toMatchObject({
+    await expect(writer.write([reserve('n-1', 'id-other')], context())).resolves.toMatchObject({
       results: [{ kind: 'existing' }],
     });
   });

@@ -358,6 +358,37 @@ for (const backend of backends) {
       ]);
     });
 
+    it('continues its chain when the stored head moved past its own (another writer, or a commit whose answer was lost)', async () => {
+      // Two stores of one instance id: each one's view of the head falls behind the other's
+      // writes, as after a commit whose answer never arrived.
+      const a = await open({ owner: 'p1', receipts: testSealer('p1') });
+      const b = await open({ owner: 'p1', receipts: testSealer('p1') });
+      await a.record({ executionId: null, outcome: 'approval_denied', fields: 1 });
+      for (let i = 2; i <= 4; i++) {
+        const reserved = await b.reserve(request(`moved-${i}`));
+        if (reserved.kind !== 'reserved') throw new Error('expected a reservation');
+        const completed = await b.complete({
+          id: reserved.execution.id,
+          state: 'succeeded',
+          resultDigest: 'r',
+          errorCode: null,
+          responseStatus: 200,
+          responseBody: '{}',
+          receipt: { executionId: reserved.execution.id, outcome: 'succeeded', fields: { i } },
+        });
+        expect(completed).toMatchObject({ applied: true, receipt: { seq: i } });
+      }
+      expect((await a.record({ executionId: null, outcome: 'approval_denied', fields: 5 })).seq).toBe(5);
+      const page = await a.receiptPage('p1', 1, 100, 100);
+      expect(page.map((row) => row.seq)).toEqual([1, 2, 3, 4, 5]);
+      for (let i = 1; i < page.length; i++) {
+        const prevHash = createHash('sha256')
+          .update((page[i - 1] as { body: string }).body)
+          .digest('hex');
+        expect(JSON.parse((page[i] as { body: string }).body).prev).toBe(prevHash);
+      }
+    });
+
     it("keeps checkpoints and retires a chain's previous signing key", async () => {
       const store = await open({ receipts: testSealer('c') });
       await store.saveCheckpoint({ chain: 'c', seq: 1, head: 'h1', body: '{"seq":1}' });

@@ -457,13 +457,13 @@ class PrismaExecutionStore implements ExecutionStore {
   /** One transaction for every queued operation; a failing batch is retried op by op so one bad op cannot sink the rest. */
   async #commitBatch(ops: Op[]): Promise<Array<OpResult | Error>> {
     try {
-      return await this.#transactionWithRetry(ops);
+      return await this.#transactionWithRetry(ops, false);
     } catch (error) {
       if (ops.length === 1) return [asUnavailable(error)];
       const results: Array<OpResult | Error> = [];
       for (const op of ops) {
         try {
-          results.push(...(await this.#transactionWithRetry([op])));
+          results.push(...(await this.#transactionWithRetry([op], true)));
         } catch (single) {
           results.push(asUnavailable(single));
         }
@@ -472,29 +472,97 @@ class PrismaExecutionStore implements ExecutionStore {
     }
   }
 
-  async #transactionWithRetry(ops: Op[]): Promise<OpResult[]> {
-    // PostgreSQL: approval consumption is conditional (a refused use deletes the reservation
-    // again), so it needs an interactive transaction; everything else is fixed statements.
-    const interactive = !this.#sqliteThread && ops.some((op) => op.kind === 'reserve' && op.request.approval);
+  /**
+   * Writes `ops`, retrying a write that failed. A failed write may still have committed (its
+   * answer lost with a connection or a write thread), so before each retry the completions
+   * already stored are answered from the database instead of being written and sealed again,
+   * and PostgreSQL's chain head is read back.
+   */
+  async #transactionWithRetry(ops: Op[], afterFailure: boolean): Promise<OpResult[]> {
+    const results: Array<OpResult | undefined> = new Array(ops.length);
+    let pending = ops.map((op, index) => ({ op, index }));
     for (let attempt = 1; ; attempt++) {
+      let sealedFrom = this.#head;
       try {
-        if (this.#sqliteThread) return await this.#writeSqliteBatch(this.#sqliteThread, ops);
-        // Sealed afresh per attempt from the committed head, so a failed attempt leaves no gap.
-        const sealed = sealBatch(this.#sealer, this.#head, ops);
-        const results = interactive
-          ? await this.#db.transaction((tx) => this.#writeBatch(tx, ops, sealed))
-          : await this.#writeFixedBatch(ops, sealed);
-        const last = sealed.at(-1);
-        if (last) this.#head = { seq: last.seq, hash: last.hash };
-        return results;
+        if (afterFailure || attempt > 1) {
+          const stored = await this.#storedCompletions(pending.map((entry) => entry.op));
+          pending = pending.filter(({ op, index }) => {
+            const done = op.kind === 'complete' ? stored.get(op.request.id) : undefined;
+            if (done) results[index] = done;
+            return !done;
+          });
+          if (!this.#sqliteThread) await this.loadChainHead();
+          sealedFrom = this.#head;
+        }
+        const written = pending.length > 0 ? await this.#write(pending.map((entry) => entry.op)) : [];
+        pending.forEach(({ index }, i) => {
+          results[index] = written[i];
+        });
+        return results as OpResult[];
       } catch (error) {
-        // PostgreSQL aborts one of two deadlocked or conflicting transactions, and the SQLite
-        // thread refuses a batch sealed after a head that moved; either wrote nothing, so
-        // running it again is safe.
-        if (attempt >= 4 || !isRetryable(error)) throw error;
+        // PostgreSQL aborts one of two deadlocked or conflicting transactions, the SQLite thread
+        // refuses a batch sealed after a head that moved, and a PostgreSQL batch sealed after a
+        // stale head (a commit whose answer was lost) collides with the stored receipts; each
+        // wrote nothing, so running it again (after the checks above) is safe.
+        if (attempt >= 4 || !(isRetryable(error) || (await this.#headMoved(sealedFrom)))) throw error;
         await new Promise((resolve) => setTimeout(resolve, 5 * attempt + Math.random() * 10));
       }
     }
+  }
+
+  async #write(ops: Op[]): Promise<OpResult[]> {
+    if (this.#sqliteThread) return this.#writeSqliteBatch(this.#sqliteThread, ops);
+    // PostgreSQL: approval consumption is conditional (a refused use deletes the reservation
+    // again), so it needs an interactive transaction; everything else is fixed statements.
+    const interactive = ops.some((op) => op.kind === 'reserve' && op.request.approval);
+    // Sealed afresh per attempt from the committed head, so a failed attempt leaves no gap.
+    const sealed = sealBatch(this.#sealer, this.#head, ops);
+    const results = interactive
+      ? await this.#db.transaction((tx) => this.#writeBatch(tx, ops, sealed))
+      : await this.#writeFixedBatch(ops, sealed);
+    const last = sealed.at(-1);
+    if (last) this.#head = { seq: last.seq, hash: last.hash };
+    return results;
+  }
+
+  /** PostgreSQL: whether this chain's stored head is past the one a failed batch was sealed after. */
+  async #headMoved(sealedFrom: ChainHead | null): Promise<boolean> {
+    if (this.#sqliteThread || !this.#chain) return false;
+    try {
+      await this.loadChainHead();
+    } catch {
+      return false;
+    }
+    return this.#head?.seq !== sealedFrom?.seq;
+  }
+
+  /**
+   * Completions among `ops` that this owner has already stored (by a write whose answer was
+   * lost), with the receipt stored with them: a retry answers them as they are.
+   */
+  async #storedCompletions(ops: Op[]): Promise<Map<string, CompleteResult>> {
+    const ids = ops.flatMap((op) => (op.kind === 'complete' ? [op.request.id] : []));
+    const stored = new Map<string, CompleteResult>();
+    if (ids.length === 0) return stored;
+    const p = (i: number) => this.#db.param(i);
+    const rows = await this.#db.raw.$queryRawUnsafe<
+      Array<{ id: string; chain: string | null; seq: unknown; hash: string | null; body: string | null }>
+    >(
+      'SELECT e."id", r."chain", r."seq", r."hash", r."body" FROM "executions" e ' +
+        'LEFT JOIN "receipts" r ON r."chain" = e."receipt_chain" AND r."seq" = e."receipt_seq" ' +
+        `WHERE e."id" IN (${ids.map((_, i) => p(i + 1)).join(', ')}) AND e."owner" = ${p(ids.length + 1)} ` +
+        `AND e."state" IN ('succeeded', 'failed') AND e."resolved_by" IS NULL`,
+      ...ids,
+      this.owner,
+    );
+    for (const row of rows) {
+      const receipt =
+        row.chain !== null && row.hash !== null && row.body !== null
+          ? { chain: row.chain, seq: Number(row.seq), hash: row.hash, body: row.body }
+          : null;
+      stored.set(row.id, { applied: true, receipt });
+    }
+    return stored;
   }
 
   /** Sealed and written on the thread; answered in the order sent, so the head only moves forward. */
@@ -711,7 +779,11 @@ class PrismaExecutionStore implements ExecutionStore {
       if (!record)
         throw new StoreError('ERR_STORE_UNAVAILABLE', 'a reserved key was not found inside its transaction');
       if (!won.has(op.id)) {
-        results[index] = { kind: 'existing', execution: record };
+        // Its own row, written by an earlier attempt whose answer was lost, is its reservation.
+        results[index] =
+          record.id === op.id
+            ? { kind: 'reserved', execution: record }
+            : { kind: 'existing', execution: record };
         continue;
       }
       const approval = op.request.approval;
