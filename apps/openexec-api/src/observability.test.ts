@@ -101,3 +101,21 @@ describe('GET /metrics', () => {
     }
   });
 });
+
+describe('start-up warnings', () => {
+  it('warns when the lease is not longer than the longest handler timeout', async () => {
+    // failingHandler and the built-in handlers time out after one second: a lease of one
+    // second is not longer; the default five minutes is.
+    const short = await startTestServer({ OPENEXEC_LEASE_MS: '1000' }, [failingHandler]);
+    const normal = await startTestServer({}, [failingHandler]);
+    try {
+      const warning = (logs: Array<Record<string, unknown>>) =>
+        logs.find((line) => String(line.msg).startsWith('OPENEXEC_LEASE_MS is not longer'));
+      expect(warning(short.logs)).toMatchObject({ level: 'warn', lease_ms: 1000 });
+      expect(warning(normal.logs)).toBeUndefined();
+    } finally {
+      await short.close();
+      await normal.close();
+    }
+  });
+});
