@@ -1,4 +1,5 @@
 import { mkdtempSync } from 'node:fs';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -171,6 +172,41 @@ describe('bad input to POST /execute', () => {
     expect(response.body).toEqual({ detail: expect.any(String), code: 'invalid_request' });
     expect(await server.store.lookup('default', 'k-1, k-2')).toBeNull();
     expect(runsIn(runs)).not.toContain('k-1, k-2');
+  });
+
+  it('answers a POST without a body (no length, no chunks) with 400 invalid_request, not 415', async () => {
+    const { hostname, port } = new URL(server.url);
+    const answer = await new Promise<string>((resolve, reject) => {
+      const socket = net.connect(Number(port), hostname, () => {
+        socket.end(
+          'POST /execute HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n',
+        );
+      });
+      let text = '';
+      socket.on('data', (chunk) => {
+        text += chunk.toString();
+      });
+      socket.on('end', () => resolve(text));
+      socket.on('error', reject);
+    });
+    expect(answer).toMatch(/^HTTP\/1\.1 400 /);
+    expect(JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4))).toEqual({
+      detail: 'a JSON request body is required',
+      code: 'invalid_request',
+    });
+  });
+
+  it('names at most ten unknown fields, each cut short, whatever was sent', async () => {
+    const extra = Object.fromEntries(Array.from({ length: 25 }, (_, i) => [`k${i}${'x'.repeat(70)}`, 1]));
+    const response = await server.http
+      .post('/execute')
+      .set('Content-Type', 'application/json')
+      .send({ action: 'count', nonce: 'many-keys', ...extra });
+    expect(response.status).toBe(400);
+    expect(response.body.code).toBe('invalid_request');
+    expect(response.body.detail).toContain('and 15 more');
+    expect(response.body.detail).not.toContain('k10x');
+    expect(response.body.detail.length).toBeLessThan(800);
   });
 
   it('answers a path parameter that is not valid percent-encoding with 400 invalid_request', async () => {

@@ -21,6 +21,10 @@ export function jsonBody(limitBytes: number): BodyParser {
   const parse = express.json({ limit: limitBytes, strict: true, type: () => true });
   // One step for all three (as an Express layer, each layer costs every request a dispatch).
   return (req, res, next) => {
+    if (!typeis.hasBody(req)) {
+      next(new ApiError(400, 'invalid_request', 'a JSON request body is required'));
+      return;
+    }
     if (!typeis(req, ['application/json'])) {
       next(new ApiError(415, 'unsupported_media_type', 'Content-Type must be application/json'));
       return;

@@ -41,6 +41,12 @@ export const ReceiptExportQuerySchema = z
   .object({ chain: z.string().min(1).max(200).optional(), from: seq.default(1), to: seq.optional() })
   .strict();
 
+/** At most 10 names, each cut at 64 characters: the answer stays small whatever was sent. */
+function namesOf(keys: readonly string[]): string {
+  const shown = keys.slice(0, 10).map((key) => (key.length > 64 ? `${key.slice(0, 64)}…` : key));
+  return keys.length > 10 ? `${shown.join(', ')} and ${keys.length - 10} more` : shown.join(', ');
+}
+
 /** One line per issue, naming the field: `payload.a: expected number`. */
 export function describeIssues(error: z.ZodError, prefix = ''): string {
   return error.issues
@@ -48,7 +54,7 @@ export function describeIssues(error: z.ZodError, prefix = ''): string {
     .map((issue) => {
       const path = [prefix, ...issue.path.map(String)].filter(Boolean).join('.');
       const message =
-        issue.code === 'unrecognized_keys' ? `unknown field(s) ${issue.keys.join(', ')}` : issue.message;
+        issue.code === 'unrecognized_keys' ? `unknown field(s) ${namesOf(issue.keys)}` : issue.message;
       return path ? `${path}: ${message}` : message;
     })
     .join('; ');

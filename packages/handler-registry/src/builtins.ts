@@ -22,7 +22,11 @@ export const addHandler = defineHandler({
   name: 'add',
   version: '1.0.0',
   description: 'Adds the numbers "a" and "b".',
-  input: z.object({ a: finite, b: finite }).strict(),
+  // A sum that overflows is refused as input (400), before the nonce is spent on a failed run.
+  input: z
+    .object({ a: finite, b: finite })
+    .strict()
+    .refine(({ a, b }) => Number.isFinite(a + b), { message: 'a + b must be a finite number', path: ['b'] }),
   output: z.object({ sum: finite }).strict(),
   timeoutMs: 1_000,
   sideEffects: false,

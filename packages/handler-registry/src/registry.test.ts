@@ -116,4 +116,14 @@ describe('built-in handlers', () => {
     expect(addHandler.input.safeParse({ a: '2', b: 3 }).success).toBe(false);
     expect(addHandler.input.safeParse({ a: 1, b: 2, c: 3 }).success).toBe(false);
   });
+
+  it('add refuses as input a sum that overflows, so no nonce is spent on a failed run', () => {
+    const overflow = addHandler.input.safeParse({ a: 1e308, b: 1e308 });
+    expect(overflow.success).toBe(false);
+    expect(overflow.error?.issues[0]).toMatchObject({
+      path: ['b'],
+      message: 'a + b must be a finite number',
+    });
+    expect(addHandler.input.safeParse({ a: 1e308, b: -1e308 }).success).toBe(true);
+  });
 });
