@@ -248,7 +248,16 @@ export function createApp(ctx: AppContext): App {
   app.use(onError);
   const listener: RequestListener = (req, res) => {
     if (isExecuteRequest(req)) execute(req, res);
-    else app(req, res);
+    else if (hasRoutableTarget(req.url)) app(req, res);
+    else {
+      // Express can find no path in it and would answer with its own HTML page.
+      setSecurityHeaders(res);
+      sendError(
+        res,
+        new ApiError(400, 'invalid_request', 'the request target is not a valid URL'),
+        ctx.logger,
+      );
+    }
   };
   return Object.assign(listener, {
     routes: () => [
@@ -276,4 +285,11 @@ function asLayer(check: (req: IncomingMessage) => unknown): RequestHandler {
     }
     next();
   };
+}
+
+/** Origin-form (`/path`), or absolute-form that parses as a URL (`http://host/path`). */
+function hasRoutableTarget(target: string | undefined): boolean {
+  if (target === undefined) return false;
+  if (target.startsWith('/')) return true;
+  return URL.canParse(target);
 }

@@ -174,26 +174,45 @@ describe('bad input to POST /execute', () => {
     expect(runsIn(runs)).not.toContain('k-1, k-2');
   });
 
-  it('answers a POST without a body (no length, no chunks) with 400 invalid_request, not 415', async () => {
+  /** Sends `text` as it is and returns the status line's code and the parsed body. */
+  const rawHttp = (text: string) => {
     const { hostname, port } = new URL(server.url);
-    const answer = await new Promise<string>((resolve, reject) => {
-      const socket = net.connect(Number(port), hostname, () => {
-        socket.end(
-          'POST /execute HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n',
-        );
-      });
-      let text = '';
+    return new Promise<{ status: number; body: unknown }>((resolve, reject) => {
+      const socket = net.connect(Number(port), hostname, () => socket.end(text));
+      let answer = '';
       socket.on('data', (chunk) => {
-        text += chunk.toString();
+        answer += chunk.toString();
       });
-      socket.on('end', () => resolve(text));
+      socket.on('close', () =>
+        resolve({
+          status: Number(answer.slice(9, 12)),
+          body: JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4)),
+        }),
+      );
       socket.on('error', reject);
     });
-    expect(answer).toMatch(/^HTTP\/1\.1 400 /);
-    expect(JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4))).toEqual({
-      detail: 'a JSON request body is required',
-      code: 'invalid_request',
-    });
+  };
+
+  it('answers a POST without a body (no length, no chunks) with 400 invalid_request, not 415', async () => {
+    expect(
+      await rawHttp(
+        'POST /execute HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n',
+      ),
+    ).toEqual({ status: 400, body: { detail: 'a JSON request body is required', code: 'invalid_request' } });
+  });
+
+  it('answers requests the HTTP parser refuses in the same {detail, code} shape', async () => {
+    const both = await rawHttp(
+      'POST /execute HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 2\r\n' +
+        'Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n',
+    );
+    expect(both).toEqual({ status: 400, body: { detail: expect.any(String), code: 'malformed_http' } });
+    const target = await rawHttp(
+      'POST http://[::1/execute HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n',
+    );
+    expect(target).toEqual({ status: 400, body: { detail: expect.any(String), code: 'invalid_request' } });
+    const huge = await rawHttp(`GET /health HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`);
+    expect(huge).toEqual({ status: 431, body: { detail: expect.any(String), code: 'headers_too_large' } });
   });
 
   it('names at most ten unknown fields, each cut short, whatever was sent', async () => {

@@ -21,7 +21,11 @@ export type ApiErrorCode =
   | 'method_not_allowed'
   | 'store_unavailable'
   | 'shutting_down'
-  | 'internal_error';
+  | 'internal_error'
+  // Answered by the HTTP server before any route (server.ts, answerClientError).
+  | 'malformed_http'
+  | 'headers_too_large'
+  | 'request_timeout';
 
 export class ApiError extends Error {
   readonly status: number;

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
+import { createServer, type Server, STATUS_CODES } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { type KeySet, parseKeySet, verifyApproval } from '@openexec/approval-verifier';
 import {
   builtinHandlers,
@@ -100,6 +101,28 @@ export async function loadGovernedActions(
   }
 }
 
+/**
+ * Requests Node's HTTP parser refuses before any route sees them (malformed, headers too large,
+ * too slow to arrive) get the API's `{detail, code}` shape instead of Node's empty answers.
+ */
+function answerClientError(error: Error & { code?: string }, socket: Duplex): void {
+  if (error.code === 'ECONNRESET' || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const [status, code, detail] =
+    error.code === 'HPE_HEADER_OVERFLOW'
+      ? [431, 'headers_too_large', 'the request headers are too large']
+      : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? [408, 'request_timeout', 'the request did not arrive in time']
+        : [400, 'malformed_http', 'the request is not valid HTTP/1.1'];
+  const body = JSON.stringify({ detail, code });
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
+}
+
 export async function startServer(config: Config, options: StartOptions = {}): Promise<RunningServer> {
   const logger = options.logger ?? createLogger();
   const governed = await loadGovernedActions(config, (message) =>
@@ -185,6 +208,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     },
     app,
   );
+  server.on('clientError', answerClientError);
 
   // Reservations whose owner died turn indeterminate once their lease has run out.
   const sweep = setInterval(
