@@ -71,12 +71,11 @@ async function execute(
     throw new ApiError(503, 'shutting_down', 'the service is shutting down', {
       headers: { Connection: 'close' },
     });
+  const idempotencyKey = req.headers['idempotency-key'] as string | undefined;
   // Node joins repeated unknown headers with ", ": two keys would silently become one nonce.
-  const keys = req.headersDistinct['idempotency-key'];
-  if (keys && keys.length > 1) {
+  if (idempotencyKey !== undefined && countHeader(req.rawHeaders, 'idempotency-key') > 1) {
     throw new ApiError(400, 'invalid_request', 'Idempotency-Key: sent more than once');
   }
-  const idempotencyKey = keys?.[0];
   const body = req.body as { action?: unknown; nonce?: unknown };
   // Only names the registry knows reach the log; the nonce only as a hash.
   if (typeof body?.action === 'string' && ctx.registry.has(body.action)) log.fields.action = body.action;
@@ -87,4 +86,13 @@ async function execute(
   log.fields.replayed = output.replayed;
   // Stored responses and receipts are spliced into this text, never parsed and re-encoded.
   sendJson(res, output.status, output.json, output.headers);
+}
+
+/** How often a header appears (rawHeaders alternates names and values). */
+function countHeader(rawHeaders: readonly string[], name: string): number {
+  let count = 0;
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    if (rawHeaders[i]?.toLowerCase() === name) count++;
+  }
+  return count;
 }
