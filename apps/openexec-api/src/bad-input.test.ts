@@ -31,6 +31,19 @@ describe('bad input to POST /execute', () => {
 
   const cases: Array<[string, () => ReturnType<typeof json>, number, string]> = [
     ['malformed JSON', () => raw('{"action": "count", "nonce": '), 400, 'malformed_json'],
+    [
+      // JSON.parse would run "count"; a proxy keeping the first name would see "echo".
+      'a repeated member name',
+      () => raw('{"action":"echo","action":"count","payload":{},"nonce":"n-17"}'),
+      400,
+      'malformed_json',
+    ],
+    [
+      'a repeated member name in the payload',
+      () => raw('{"action":"count","payload":{"label":"a","label":"b"},"nonce":"n-18"}'),
+      400,
+      'malformed_json',
+    ],
     ['a JSON string instead of an object', () => raw('"count"'), 400, 'malformed_json'],
     ['a JSON array', () => json([{ action: 'count', nonce: 'n' }]), 400, 'invalid_request'],
     ['a number as action', () => json({ action: 7, nonce: 'n-1' }), 400, 'invalid_request'],
@@ -147,7 +160,7 @@ describe('bad input to POST /execute', () => {
   }
 
   it('stored nothing and ran nothing for all of the above', async () => {
-    for (let i = 1; i <= 15; i++) expect(await server.store.lookup('default', `n-${i}`)).toBeNull();
+    for (let i = 1; i <= 18; i++) expect(await server.store.lookup('default', `n-${i}`)).toBeNull();
     expect(runsIn(runs)).toEqual([]);
     // The service is still healthy and executes a good request.
     const ok = await json({ action: 'count', payload: {}, nonce: 'good' });

@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { parseStrictJson, StrictJsonError } from '@openexec/approval-verifier';
 import express from 'express';
 import typeis from 'type-is';
 import { ApiError } from './errors.js';
@@ -18,7 +19,12 @@ export type BodyParser = (
  * `req.body`; works on a plain `node:http` request as well as inside Express.
  */
 export function jsonBody(limitBytes: number): BodyParser {
-  const parse = express.json({ limit: limitBytes, strict: true, type: () => true });
+  const parse = express.json({
+    limit: limitBytes,
+    strict: true,
+    type: () => true,
+    verify: refuseRepeatedNames,
+  });
   // One step for all three (as an Express layer, each layer costs every request a dispatch).
   return (req, res, next) => {
     if (!typeis.hasBody(req)) {
@@ -43,6 +49,20 @@ export function jsonBody(limitBytes: number): BodyParser {
       next();
     });
   };
+}
+
+/**
+ * JSON.parse keeps the last of repeated member names, while a proxy, a WAF or a log pipeline
+ * may keep the first and read another request than the one that runs: such bodies are refused,
+ * as the approval verifier refuses them in approvals (~2 µs for a small body).
+ */
+function refuseRepeatedNames(_req: unknown, _res: unknown, buf: Buffer, encoding: string): void {
+  try {
+    parseStrictJson(buf.toString(encoding as BufferEncoding));
+  } catch (error) {
+    if (error instanceof StrictJsonError && error.problem !== 'syntax') throw error;
+    // Other problems are JSON.parse's and checkValue's to answer, with their own codes.
+  }
 }
 
 function checkValue(value: unknown, depth: number): void {
@@ -70,6 +90,12 @@ function parserError(error: unknown): unknown {
       return new ApiError(413, 'payload_too_large', 'request body is larger than the configured limit');
     case 'entity.parse.failed':
       return new ApiError(400, 'malformed_json', 'request body is not valid JSON');
+    case 'entity.verify.failed':
+      if (error instanceof StrictJsonError && error.problem === 'duplicate')
+        return new ApiError(400, 'malformed_json', 'request body repeats a member name in one object');
+      if (error instanceof StrictJsonError && error.problem === 'depth')
+        return new ApiError(400, 'too_deep', `JSON nesting deeper than ${MAX_DEPTH} levels`);
+      break;
     case 'encoding.unsupported':
     case 'charset.unsupported':
       return new ApiError(415, 'unsupported_media_type', 'request body must be UTF-8 JSON');
