@@ -7,8 +7,6 @@ export type { LegacySignedFields } from './legacy.js';
 export { legacyActionHash, legacySigningMessage } from './legacy.js';
 export type { PythonJsonDumpsOptions } from './python-json.js';
 export { pythonJsonDumps } from './python-json.js';
-export type { StrictJsonProblem } from './strict-json.js';
-export { MAX_JSON_DEPTH, parseStrictJson, StrictJsonError } from './strict-json.js';
 export type { ApprovalRequest, VerifiedApproval, VerifyApprovalOptions } from './types.js';
 export { V1_APPROVAL_TYP } from './v1.js';
 export { verifyApproval } from './verify.js';

@@ -10,17 +10,8 @@
 
 export const MAX_JSON_DEPTH = 32;
 
-/** Why a text was refused: a repeated member name, nesting over MAX_JSON_DEPTH, or anything else. */
-export type StrictJsonProblem = 'duplicate' | 'depth' | 'syntax';
-
 export class StrictJsonError extends SyntaxError {
   override name = 'StrictJsonError';
-  constructor(
-    message: string,
-    readonly problem: StrictJsonProblem,
-  ) {
-    super(message);
-  }
 }
 
 const WS = new Set([0x20, 0x09, 0x0a, 0x0d]);
@@ -40,8 +31,8 @@ class Parser {
     return value;
   }
 
-  private fail(what: string, problem: StrictJsonProblem = 'syntax'): never {
-    throw new StrictJsonError(`invalid JSON at offset ${this.pos}: ${what}`, problem);
+  private fail(what: string): never {
+    throw new StrictJsonError(`invalid JSON at offset ${this.pos}: ${what}`);
   }
 
   private skipWs(): void {
@@ -49,7 +40,7 @@ class Parser {
   }
 
   private parseValue(depth: number): unknown {
-    if (depth > MAX_JSON_DEPTH) this.fail('nested too deeply', 'depth');
+    if (depth > MAX_JSON_DEPTH) this.fail('nested too deeply');
     const c = this.text[this.pos];
     switch (c) {
       case '{':
@@ -89,7 +80,7 @@ class Parser {
       this.skipWs();
       if (this.text[this.pos] !== '"') this.fail('expected a member name');
       const key = this.parseString();
-      if (seen.has(key)) this.fail('duplicate member name', 'duplicate');
+      if (seen.has(key)) this.fail('duplicate member name');
       seen.add(key);
       this.skipWs();
       if (this.text[this.pos] !== ':') this.fail("expected ':'");
