@@ -188,10 +188,11 @@ describe('bad input to POST /execute', () => {
   });
 
   /** Sends `text` as it is and returns the status line's code and the parsed body. */
-  const rawHttp = (text: string) => {
+  const rawHttp = (text: string | Buffer) => {
     const { hostname, port } = new URL(server.url);
     return new Promise<{ status: number; body: unknown }>((resolve, reject) => {
-      const socket = net.connect(Number(port), hostname, () => socket.end(text));
+      // Written, not ended: a half-closed socket may be closed before a slower answer.
+      const socket = net.connect(Number(port), hostname, () => socket.write(text));
       let answer = '';
       socket.on('data', (chunk) => {
         answer += chunk.toString();
@@ -205,6 +206,23 @@ describe('bad input to POST /execute', () => {
       socket.on('error', reject);
     });
   };
+
+  it('answers a body that is not valid UTF-8 with 400 malformed_json, and keeps a real U+FFFD', async () => {
+    const post = (nonce: Buffer) => {
+      const body = Buffer.concat([
+        Buffer.from('{"action":"count","payload":{},"nonce":"'),
+        nonce,
+        Buffer.from('"}'),
+      ]);
+      const head = `POST /execute HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n`;
+      return rawHttp(Buffer.concat([Buffer.from(head), body]));
+    };
+    expect(await post(Buffer.from([0x62, 0x75, 0xff, 0xfe]))).toEqual({
+      status: 400,
+      body: { detail: 'request body is not valid UTF-8', code: 'malformed_json' },
+    });
+    expect((await post(Buffer.from('utf8-\uFFFD'))).status).toBe(200);
+  });
 
   it('answers a POST without a body (no length, no chunks) with 400 invalid_request, not 415', async () => {
     expect(

@@ -22,7 +22,7 @@ export function jsonBody(limitBytes: number): BodyParser {
     limit: limitBytes,
     strict: true,
     type: () => true,
-    verify: refuseRepeatedNames,
+    verify: checkRawBody,
   });
   // One step for all three (as an Express layer, each layer costs every request a dispatch).
   return (req, res, next) => {
@@ -50,16 +50,28 @@ export function jsonBody(limitBytes: number): BodyParser {
   };
 }
 
-class RepeatedMemberName extends Error {}
+/** A body refused before JSON.parse, with the detail of its 400. */
+class RawBodyProblem extends Error {}
+
+const STRICT_UTF8 = new TextDecoder('utf-8', { fatal: true });
 
 /**
- * JSON.parse keeps the last of repeated member names, while a proxy, a WAF or a log pipeline
- * may keep the first and read another request than the one that runs: such bodies are refused,
- * as the approval verifier refuses them in approvals. Runs before JSON.parse (body-parser's
- * `verify`); text that is not JSON is left for JSON.parse to refuse.
+ * Runs before JSON.parse (body-parser's `verify`; text that is not JSON is left to it).
+ * Repeated member names: JSON.parse keeps the last, while a proxy, a WAF or a log pipeline may
+ * keep the first and read another request than the one that runs (the approval verifier
+ * refuses them in approvals too). Invalid UTF-8: decoding replaces it with U+FFFD, so two
+ * different nonces could become one.
  */
-function refuseRepeatedNames(_req: unknown, _res: unknown, buf: Buffer, encoding: string): void {
-  if (repeatsMemberName(buf.toString(encoding as BufferEncoding))) throw new RepeatedMemberName();
+function checkRawBody(_req: unknown, _res: unknown, buf: Buffer, encoding: string): void {
+  const text = buf.toString(encoding as BufferEncoding);
+  if (text.includes('\uFFFD')) {
+    try {
+      STRICT_UTF8.decode(buf);
+    } catch {
+      throw new RawBodyProblem('request body is not valid UTF-8');
+    }
+  }
+  if (repeatsMemberName(text)) throw new RawBodyProblem('request body repeats a member name in one object');
 }
 
 /**
@@ -134,8 +146,7 @@ function parserError(error: unknown): unknown {
     case 'entity.parse.failed':
       return new ApiError(400, 'malformed_json', 'request body is not valid JSON');
     case 'entity.verify.failed':
-      if (error instanceof RepeatedMemberName)
-        return new ApiError(400, 'malformed_json', 'request body repeats a member name in one object');
+      if (error instanceof RawBodyProblem) return new ApiError(400, 'malformed_json', error.message);
       break;
     case 'encoding.unsupported':
     case 'charset.unsupported':
