@@ -12,7 +12,7 @@ import { type ApiKey, authenticate } from './auth.js';
 import { jsonBody } from './body.js';
 import type { Config } from './config.js';
 import { ApiError } from './errors.js';
-import { executeRoute, isExecuteRequest } from './execute-route.js';
+import { executeRoute, isExecuteRequest, isExecuteTarget } from './execute-route.js';
 import { pythonResultJson, verifyLegacyReceipt } from './legacy-receipt.js';
 import { checkRate, RateLimiter } from './limits.js';
 import { type Metrics, type RequestLog, requestLogging } from './observability.js';
@@ -233,6 +233,15 @@ export function createApp(ctx: AppContext): App {
   });
 
   app.use((req, _res, next) => {
+    // POST /execute never reaches Express: any other method on it is the wrong one.
+    if (isExecuteTarget(req)) {
+      next(
+        new ApiError(405, 'method_not_allowed', `${req.method} is not allowed on /execute; use POST`, {
+          headers: { Allow: 'POST' },
+        }),
+      );
+      return;
+    }
     next(new ApiError(404, 'not_found', `Not Found: ${req.method} ${req.path}`));
   });
 

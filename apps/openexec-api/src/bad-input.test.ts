@@ -168,6 +168,15 @@ describe('bad input to POST /execute', () => {
     expect(runsIn(runs)).toEqual(['good']);
   });
 
+  it('answers another method on /execute with 405 method_not_allowed and Allow: POST', async () => {
+    for (const method of ['get', 'put', 'delete', 'patch'] as const) {
+      const response = await server.http[method]('/execute');
+      expect(response.status).toBe(405);
+      expect(response.headers.allow).toBe('POST');
+      expect(response.body).toEqual({ detail: expect.any(String), code: 'method_not_allowed' });
+    }
+  });
+
   it('answers an unknown route with 404 not_found', async () => {
     const response = await server.http.get('/nope');
     expect(response.status).toBe(404);

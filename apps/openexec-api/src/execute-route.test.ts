@@ -50,9 +50,8 @@ describe('the /execute route', () => {
         `Content-Length: ${JSON.stringify(echo('p-6')).length}\r\nConnection: close\r\n\r\n${JSON.stringify(echo('p-6'))}`,
     );
     expect(absolute).toMatch(/^HTTP\/1\.1 200 /);
-    // Other methods and look-alike paths are Express's: 404 not_found.
+    // Look-alike paths are Express's: 404 not_found; another method on /execute is 405.
     for (const [method, path] of [
-      ['get', '/execute'],
       ['post', '/execute/x'],
       ['post', '/executes'],
     ] as const) {
@@ -60,6 +59,9 @@ describe('the /execute route', () => {
       expect(response.status, `${method} ${path}`).toBe(404);
       expect(response.body.code).toBe('not_found');
     }
+    const get = await server.http.get('/execute').send(echo('p-5'));
+    expect(get.status).toBe(405);
+    expect(get.body.code).toBe('method_not_allowed');
     expect(await server.store.lookup('default', 'p-5')).toBeNull();
   });
 

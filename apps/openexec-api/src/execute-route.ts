@@ -10,7 +10,11 @@ import { sendError, sendJson, setSecurityHeaders } from './respond.js';
 const EXECUTE_PATH = /^\/execute\/?(?:\?|$)/i;
 
 export function isExecuteRequest(req: IncomingMessage): boolean {
-  if (req.method !== 'POST') return false;
+  return req.method === 'POST' && isExecuteTarget(req);
+}
+
+/** Whether the request is for /execute, whatever its method. */
+export function isExecuteTarget(req: IncomingMessage): boolean {
   const target = req.url ?? '';
   // Origin-form (`/execute?…`) is what clients send; absolute-form (`http://host/execute`) is
   // legal too, and Express routes it by its path.
