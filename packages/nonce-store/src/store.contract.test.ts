@@ -147,6 +147,22 @@ for (const backend of backends) {
       expect((await store.reserve(request('second', { approval: fresh }))).kind).toBe('reserved');
     });
 
+    it('answers two requests for one nonce in one batch whose approval is used up with two refusals', async () => {
+      const store = await open();
+      const approval = { id: randomUUID(), issuer: 'approver', maxUses: 1, expiresAt: Date.now() + 60_000 };
+      expect((await store.reserve(request('used', { approval }))).kind).toBe('reserved');
+      const fresh = { ...approval, id: randomUUID() };
+      const [first, second, third] = await Promise.all([
+        store.reserve(request('twice', { approval })),
+        store.reserve(request('twice', { approval })),
+        store.reserve(request('twice', { approval: fresh })),
+      ]);
+      expect([first.kind, second.kind]).toEqual(['approval_exhausted', 'approval_exhausted']);
+      // The third request's own approval has its use left: it gets the nonce the others could not keep.
+      expect(third.kind).toBe('reserved');
+      expect((await store.lookup('tenant-a', 'twice'))?.approvalId).toBe(fresh.id);
+    });
+
     it('does not consume the approval of a request whose nonce was already taken', async () => {
       const store = await open();
       const approval = { id: 'approval-x', issuer: 'approver', maxUses: 2, expiresAt: Date.now() + 60_000 };

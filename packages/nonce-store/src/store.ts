@@ -764,36 +764,46 @@ class PrismaExecutionStore implements ExecutionStore {
     results: OpResult[],
     now: number,
   ): Promise<void> {
-    const insert = this.#reservationStatement(
-      reserves.map(([, op]) => op),
-      now,
-    );
-    const won = new Set(
-      (await tx.$queryRawUnsafe<Array<{ id: string }>>(insert.sql, ...insert.values)).map((row) => row.id),
-    );
-    const readBack = this.#readBackStatement(reserves.map(([, op]) => op.request));
-    const rows = await tx.$queryRawUnsafe<Row[]>(readBack.sql, ...readBack.values);
-    const byKey = new Map(rows.map((row) => [`${row.tenant}\u0000${row.nonce}`, toRecord(row)]));
-    for (const [index, op] of reserves) {
-      const record = byKey.get(`${op.request.tenant}\u0000${op.request.nonce}`);
-      if (!record)
-        throw new StoreError('ERR_STORE_UNAVAILABLE', 'a reserved key was not found inside its transaction');
-      if (!won.has(op.id)) {
-        // Its own row, written by an earlier attempt whose answer was lost, is its reservation.
+    // In rounds: a request whose nonce went to another request of this batch, whose approval
+    // then refused it (its row removed again), tries again in the next round, as it would have
+    // coming a moment later (and as SQLite's one-by-one batches do).
+    let round = reserves;
+    while (round.length > 0) {
+      const insert = this.#reservationStatement(
+        round.map(([, op]) => op),
+        now,
+      );
+      const won = new Set(
+        (await tx.$queryRawUnsafe<Array<{ id: string }>>(insert.sql, ...insert.values)).map((row) => row.id),
+      );
+      for (const [index, op] of round) {
+        const approval = op.request.approval;
+        if (!won.has(op.id) || !approval) continue;
+        if (!(await this.#consumeApproval(tx, op.request.tenant, approval, now))) {
+          // Same transaction: the reservation disappears with the refusal, leaving no trace of a run.
+          await tx.$executeRawUnsafe(`DELETE FROM "executions" WHERE "id" = ${this.#db.param(1)}`, op.id);
+          results[index] = { kind: 'approval_exhausted', approvalId: approval.id, maxUses: approval.maxUses };
+        }
+      }
+      const readBack = this.#readBackStatement(round.map(([, op]) => op.request));
+      const rows = await tx.$queryRawUnsafe<Row[]>(readBack.sql, ...readBack.values);
+      const byKey = new Map(rows.map((row) => [`${row.tenant}\u0000${row.nonce}`, toRecord(row)]));
+      const next: typeof round = [];
+      for (const [index, op] of round) {
+        if (results[index]) continue;
+        const record = byKey.get(`${op.request.tenant}\u0000${op.request.nonce}`);
+        if (!record) {
+          next.push([index, op]);
+          continue;
+        }
+        // Its own row (won now, or written by an earlier attempt whose answer was lost) is its
+        // reservation; any other row is the nonce's existing execution.
         results[index] =
           record.id === op.id
             ? { kind: 'reserved', execution: record }
             : { kind: 'existing', execution: record };
-        continue;
       }
-      const approval = op.request.approval;
-      if (approval && !(await this.#consumeApproval(tx, op.request.tenant, approval, now))) {
-        // Same transaction: the reservation disappears with the refusal, leaving no trace of a run.
-        await tx.$executeRawUnsafe(`DELETE FROM "executions" WHERE "id" = ${this.#db.param(1)}`, op.id);
-        results[index] = { kind: 'approval_exhausted', approvalId: approval.id, maxUses: approval.maxUses };
-        continue;
-      }
-      results[index] = { kind: 'reserved', execution: record };
+      round = next;
     }
   }
 
