@@ -236,7 +236,7 @@ export class ExecutionService {
     const responseJson = JSON.stringify(response);
     const completeStarted = performance.now();
     const errorCode = outcome.status === 'failed' ? outcome.code : null;
-    const completed = await this.#completeWithRetry(attempt, {
+    const receipt = await this.#completeWithRetry(attempt, {
       id: execution.id,
       state: outcome.status,
       resultDigest,
@@ -255,7 +255,7 @@ export class ExecutionService {
     this.#observer.completed((performance.now() - completeStarted) / 1000);
     return {
       status,
-      json: answerJson(responseJson, false, completed.receipt),
+      json: answerJson(responseJson, false, receipt),
       headers: {},
       outcome: outcome.status,
       replayed: false,
@@ -351,7 +351,7 @@ export class ExecutionService {
   async #completeWithRetry(
     attempt: Attempt,
     completion: Parameters<ExecutionStore['complete']>[0],
-  ): Promise<{ receipt: string | null }> {
+  ): Promise<string | null> {
     const delays = [0, 50, 250, 1_000];
     let lastError: unknown;
     for (const delay of delays) {
@@ -362,7 +362,7 @@ export class ExecutionService {
           // one (the same response text), with its receipt; writing it again would seal a second.
           const stored = await this.#deps.store.lookup(attempt.tenant, attempt.nonce);
           if (stored?.id === completion.id && stored.responseBody === completion.responseBody) {
-            return { receipt: stored.receipt };
+            return stored.receipt;
           }
         }
         const result = await this.#deps.store.complete(completion);
@@ -370,7 +370,7 @@ export class ExecutionService {
         // still ran). The resolution stays; the caller gets what really happened, and the
         // receipt sealed with this attempt records it.
         if (!result.applied) this.#observer.outcomeAfterResolution(completion.state);
-        return { receipt: result.receipt?.body ?? null };
+        return result.receipt?.body ?? null;
       } catch (error) {
         this.#observer.storeError();
         lastError = error;

@@ -20,7 +20,8 @@ export type SqliteBatchOp =
 
 export type SqliteBatchResult =
   // The store builds the record from what it sent: the answer stays small (it crosses threads).
-  | { kind: 'reserved' }
+  // A retry finding the row its lost first attempt wrote answers with that row.
+  | { kind: 'reserved'; row?: Record<string, unknown> }
   | { kind: 'existing'; row: Record<string, unknown> }
   | { kind: 'approval_exhausted'; approvalId: string; maxUses: number }
   | { kind: 'completed'; applied: boolean }
@@ -157,7 +158,7 @@ export class SqliteBatchWriter {
       if (!row) throw new Error('a conflicting (tenant, nonce) row was not found inside its transaction');
       // Its own row, written by an earlier attempt whose answer was lost, is its reservation
       // (and that attempt counted the approval use).
-      return row.id === id ? { kind: 'reserved' } : { kind: 'existing', row };
+      return row.id === id ? { kind: 'reserved', row } : { kind: 'existing', row };
     }
     if (approval && !this.#consume(request.tenant, approval, now)) {
       // Same transaction: the reservation disappears with the refusal, leaving no trace of a run.

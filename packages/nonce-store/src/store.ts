@@ -586,7 +586,12 @@ class PrismaExecutionStore implements ExecutionStore {
         case 'existing':
           return { kind: 'existing', execution: toRecord(result.row as Row) };
         case 'reserved':
-          return { kind: 'reserved', execution: reservedRecord(ops[index] as ReserveOp, context) };
+          return {
+            kind: 'reserved',
+            execution: result.row
+              ? toRecord(result.row as Row)
+              : reservedRecord(ops[index] as ReserveOp, context),
+          };
         default:
           return result;
       }
