@@ -24,6 +24,7 @@ import {
   SandboxUnavailableError,
 } from './errors.js';
 import {
+  describeRun,
   type GovernedOutput,
   type LoadGovernedOptions,
   loadGovernedHandlers,
@@ -78,6 +79,44 @@ async function rejection(promise: Promise<unknown>): Promise<unknown> {
   }
   throw new Error('expected a rejection');
 }
+
+describe('describeRun', () => {
+  const run: GovernedOutput = {
+    exitCode: 0,
+    signal: null,
+    stdout: '3\n',
+    stderr: '',
+    stdoutTruncated: false,
+    stderrTruncated: false,
+    durationMs: 12.5,
+    maxRssKiB: 2048,
+    cpuMs: 3,
+    timedOut: false,
+    isolation: 'bwrap',
+    binarySha256: 'a'.repeat(64),
+  };
+
+  it("describes a governed run's result for its receipt", () => {
+    expect(describeRun(run)).toEqual({
+      isolation: 'bwrap',
+      run: { exit_code: 0, signal: null, duration_ms: 12.5, max_rss_kib: 2048, cpu_ms: 3 },
+    });
+  });
+
+  it('describes nothing of other results, including look-alikes that are not a governed output', () => {
+    for (const result of [
+      null,
+      42,
+      'isolation',
+      [],
+      { echo: { msg: 'hi' } },
+      { ...run, isolation: 'docker' },
+      { ...run, extra: 1 },
+    ]) {
+      expect(describeRun(result)).toBeNull();
+    }
+  });
+});
 
 describe('loadGovernedHandlers', () => {
   describe('at start-up', () => {

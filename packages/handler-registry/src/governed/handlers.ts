@@ -525,6 +525,9 @@ export function describeRun(result: unknown): {
     cpu_ms: number | null;
   };
 } | null {
+  // Called for every result: most are not a governed run's, and a failed parse builds an error
+  // with its issues (a tenth of a demo request's allocations).
+  if (typeof result !== 'object' || result === null || !('isolation' in result)) return null;
   const parsed = governedOutputSchema.safeParse(result);
   if (!parsed.success) return null;
   const r = parsed.data;
