@@ -131,6 +131,28 @@ describe('canonicalJson (RFC 8785)', () => {
       expect(() => canonicalJson(value)).toThrow(TypeError);
     });
 
+    it('names where the refused value is', () => {
+      const self: Record<string, unknown> = {};
+      self.self = self;
+      const deep: unknown[] = [];
+      let cursor = deep;
+      for (let i = 0; i < 200; i++) cursor = cursor[0] = [] as unknown[];
+      for (const [value, message] of [
+        [{ a: [1, { b: undefined }] }, 'value at .a[1].b is not JSON (undefined)'],
+        [[1, Number.NaN], 'value at [1] is not a finite number'],
+        [{ x: { y: new Date(0) } }, 'value at .x.y is not a plain object'],
+        [{ k: [self] }, 'value at .k[0].self is a circular reference'],
+        [{ l: Object.assign(new Array<number>(2), { 0: 0 }) }, 'value at .l[1] is a hole'],
+        [{ m: { '\udc00': 1 } }, 'a member name in value at .m contains a lone surrogate'],
+        [undefined, 'the value is not JSON (undefined)'],
+        [deep, `value at ${'[0]'.repeat(128)} is nested too deeply`],
+      ] as const) {
+        expect(() => canonicalJson(value)).toThrow(message);
+      }
+      // The same value is accepted again after a refusal: nothing of the last path is left over.
+      expect(canonicalJson({ a: [1, { b: 2 }] })).toBe('{"a":[1,{"b":2}]}');
+    });
+
     it('accepts a well-formed surrogate pair', () => {
       expect(canonicalJson('\ud83d\ude00')).toBe('"\ud83d\ude00"');
     });

@@ -25,11 +25,16 @@ export const MAX_CANONICAL_DEPTH = 128;
 // With the `u` flag a well-formed surrogate pair is one code point, so this matches lone halves only.
 const LONE_SURROGATE = /\p{Surrogate}/u;
 
-function describe(path: string): string {
-  return path === '' ? 'the value' : `value at ${path}`;
+// The path to the value being copied, as keys and indexes; written out only for an error
+// message (every member of every payload and result is copied, few are ever refused).
+type Path = Array<string | number>;
+
+function describe(path: Path): string {
+  if (path.length === 0) return 'the value';
+  return `value at ${path.map((step) => (typeof step === 'number' ? `[${step}]` : `.${step}`)).join('')}`;
 }
 
-function snapshot(value: unknown, path: string, depth: number, ancestors: Set<object>): unknown {
+function snapshot(value: unknown, path: Path, ancestors: Set<object>): unknown {
   if (value === null || typeof value === 'boolean') return value;
   if (typeof value === 'string') {
     if (LONE_SURROGATE.test(value)) throw new TypeError(`${describe(path)} contains a lone surrogate`);
@@ -43,7 +48,7 @@ function snapshot(value: unknown, path: string, depth: number, ancestors: Set<ob
     // undefined, function, bigint, symbol
     throw new TypeError(`${describe(path)} is not JSON (${typeof value})`);
   }
-  if (depth >= MAX_CANONICAL_DEPTH) throw new TypeError(`${describe(path)} is nested too deeply`);
+  if (path.length >= MAX_CANONICAL_DEPTH) throw new TypeError(`${describe(path)} is nested too deeply`);
   if (ancestors.has(value)) throw new TypeError(`${describe(path)} is a circular reference`);
   ancestors.add(value);
   try {
@@ -53,8 +58,10 @@ function snapshot(value: unknown, path: string, depth: number, ancestors: Set<ob
       }
       const out: unknown[] = [];
       for (let i = 0; i < value.length; i++) {
-        if (!Object.hasOwn(value, i)) throw new TypeError(`${describe(`${path}[${i}]`)} is a hole`);
-        out.push(snapshot(value[i], `${path}[${i}]`, depth + 1, ancestors));
+        path.push(i);
+        if (!Object.hasOwn(value, i)) throw new TypeError(`${describe(path)} is a hole`);
+        out.push(snapshot(value[i], path, ancestors));
+        path.pop();
       }
       return out;
     }
@@ -69,8 +76,9 @@ function snapshot(value: unknown, path: string, depth: number, ancestors: Set<ob
     for (const key of Object.keys(value)) {
       if (LONE_SURROGATE.test(key))
         throw new TypeError(`a member name in ${describe(path)} contains a lone surrogate`);
-      const child = (value as Record<string, unknown>)[key];
-      entries.push([key, snapshot(child, `${path}.${key}`, depth + 1, ancestors)]);
+      path.push(key);
+      entries.push([key, snapshot((value as Record<string, unknown>)[key], path, ancestors)]);
+      path.pop();
     }
     return Object.fromEntries(entries);
   } finally {
@@ -85,7 +93,7 @@ function snapshot(value: unknown, path: string, depth: number, ancestors: Set<ob
  * circular references.
  */
 export function canonicalJson(value: unknown): string {
-  const plain = snapshot(value, '', 0, new Set());
+  const plain = snapshot(value, [], new Set());
   const out = canonicalize(plain);
   if (typeof out !== 'string') throw new TypeError('the value cannot be canonicalised');
   return out;

@@ -60,7 +60,7 @@ export function sealNextReceipt(
   chainId: string,
   fields: ReceiptFields,
 ): { receipt: SignedReceipt; hash: string; json: string } {
-  const body: ReceiptBody = { ...buildNextReceipt(crypto.sha, head, chainId, fields), signer_kid: kid };
+  const body = nextReceiptBody(crypto.sha, head, chainId, fields, kid);
   const [beforeSig, afterSig] = validatedReceiptBodyJson(body);
   const sig = crypto.signText(`${RECEIPT_SIGNING_PREFIX}${beforeSig}${afterSig}`);
   const json = `${beforeSig},"sig":${JSON.stringify(sig)}${afterSig}`;
@@ -120,6 +120,34 @@ export function buildNextReceipt(
   chainId: string,
   fields: ReceiptFields,
 ): UnsignedReceipt {
+  const body = nextBody(sha, head, chainId, fields);
+  // Fail here, at the caller's line, rather than at signing time.
+  validatedBody({ ...body, signer_kid: body.signer_kid ?? 'unsigned' });
+  return body;
+}
+
+/**
+ * buildNextReceipt with the signer's kid in it, validated once and not copied (sealing builds
+ * one per receipt). A kid among the fields is checked as before and then replaced, as it was.
+ */
+function nextReceiptBody(
+  sha: Sha256,
+  head: ChainHead | null,
+  chainId: string,
+  fields: ReceiptFields,
+  kid: string,
+): ReceiptBody {
+  if (Object.hasOwn(fields, 'signer_kid'))
+    return { ...buildNextReceipt(sha, head, chainId, fields), signer_kid: kid };
+  return validatedBody({ ...nextBody(sha, head, chainId, fields), signer_kid: kid });
+}
+
+function nextBody(
+  sha: Sha256,
+  head: ChainHead | null,
+  chainId: string,
+  fields: ReceiptFields,
+): UnsignedReceipt {
   if (head !== null) {
     if (!Number.isSafeInteger(head.seq) || head.seq < 1)
       throw new TypeError('head.seq must be an integer >= 1');
@@ -129,11 +157,11 @@ export function buildNextReceipt(
   }
   if (typeof chainId !== 'string' || chainId === '')
     throw new TypeError('chainId must be a non-empty string');
-  for (const reserved of ['v', 'chain', 'seq', 'prev', 'sig']) {
+  for (const reserved of RESERVED_FIELDS) {
     if (Object.hasOwn(fields, reserved))
       throw new TypeError(`fields.${reserved} is set by the chain, not the caller`);
   }
-  const body: UnsignedReceipt = {
+  return {
     v: RECEIPT_VERSION,
     chain: chainId,
     seq: head === null ? 1 : head.seq + 1,
@@ -141,8 +169,12 @@ export function buildNextReceipt(
     ...fields,
     created_at: toTimestamp(fields.created_at, 'created_at'),
   };
-  // Fail here, at the caller's line, rather than at signing time.
-  const check = validateReceiptBody({ ...body, signer_kid: body.signer_kid ?? 'unsigned' });
+}
+
+const RESERVED_FIELDS = ['v', 'chain', 'seq', 'prev', 'sig'] as const;
+
+function validatedBody(body: UnsignedReceipt & { signer_kid: string }): ReceiptBody {
+  const check = validateReceiptBody(body);
   if (!check.ok) {
     throw new ReceiptError({
       code: 'ERR_RECEIPT_MALFORMED',
@@ -150,5 +182,5 @@ export function buildNextReceipt(
       ...(check.field === undefined ? {} : { field: check.field }),
     });
   }
-  return body;
+  return check.value;
 }

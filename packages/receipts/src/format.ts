@@ -242,9 +242,20 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
   return proto === Object.prototype || proto === null;
 }
 
+// A shape's entries, listed once: checkShape runs for every receipt sealed.
+const shapeEntries = new WeakMap<Shape, ReadonlyArray<readonly [string, Check | Shape]>>();
+function entriesOf(shape: Shape): ReadonlyArray<readonly [string, Check | Shape]> {
+  let entries = shapeEntries.get(shape);
+  if (!entries) {
+    entries = Object.entries(shape);
+    shapeEntries.set(shape, entries);
+  }
+  return entries;
+}
+
 function checkShape(value: unknown, shape: Shape, path: string): { field: string; message: string } | null {
   if (!isPlainObject(value)) return { field: path, message: `must be a JSON object (${describe(value)})` };
-  for (const [key, check] of Object.entries(shape)) {
+  for (const [key, check] of entriesOf(shape)) {
     const field = path === '' ? key : `${path}.${key}`;
     const present = Object.hasOwn(value, key);
     const item = present ? value[key] : undefined;

@@ -269,4 +269,25 @@ describe('signNext', () => {
       { numRuns: 300 },
     );
   });
+
+  it('refuses what nextReceipt refuses, naming the field', () => {
+    const signer = createReceiptSigner(generateSigningKey().privateKeyPem);
+    expect(() => signer.signNext(null, 'c', fields(1, { mode: 'live' as never }))).toThrow(
+      expect.objectContaining({ code: 'ERR_RECEIPT_MALFORMED', field: 'mode' }),
+    );
+    expect(() => signer.signNext(null, 'c', { ...fields(1), extra: 1 } as never)).toThrow(
+      expect.objectContaining({ code: 'ERR_RECEIPT_MALFORMED', field: 'extra' }),
+    );
+    expect(() => signer.signNext(null, 'c', { ...fields(1), sig: 'x' } as never)).toThrow(TypeError);
+    expect(() => signer.signNext({ seq: 1, hash: 'xyz' }, 'c', fields(1))).toThrow(TypeError);
+  });
+
+  it('writes its own kid over a kid among the fields, after checking that one like any field', () => {
+    const signer = createReceiptSigner(generateSigningKey().privateKeyPem);
+    const { receipt } = signer.signNext(null, 'c', { ...fields(1), signer_kid: 'someone-else' } as never);
+    expect(receipt.signer_kid).toBe(signer.kid);
+    expect(() => signer.signNext(null, 'c', { ...fields(1), signer_kid: 7 } as never)).toThrow(
+      expect.objectContaining({ code: 'ERR_RECEIPT_MALFORMED', field: 'signer_kid' }),
+    );
+  });
 });

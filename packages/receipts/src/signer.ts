@@ -1,8 +1,8 @@
 import {
-  createHash,
   createPrivateKey,
   createPublicKey,
   generateKeyPairSync,
+  hash,
   type KeyObject,
   sign,
 } from 'node:crypto';
@@ -105,7 +105,7 @@ export function createReceiptSigner(privateKey: KeyObject | string): ReceiptSign
   // The hot path of signNext: straight from text to OpenSSL, no intermediate byte copies.
   const sealCrypto: SealCrypto = {
     sha: nodeCryptoBackend.sha256,
-    hashHex: (text) => createHash('sha256').update(text, 'utf8').digest('hex'),
+    hashHex: (text) => hash('sha256', text, 'hex'),
     signText: (text) => sign(null, Buffer.from(text, 'utf8'), key).toString('base64url'),
   };
 
