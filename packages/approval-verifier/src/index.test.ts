@@ -6,6 +6,7 @@ describe('the public surface', () => {
     expect(Object.keys(api).sort()).toEqual([
       'APPROVAL_ERROR_CODES',
       'ApprovalError',
+      'MAX_APPROVAL_USES',
       'V1_APPROVAL_TYP',
       'canonicalJson',
       'legacyActionHash',

@@ -8,5 +8,5 @@ export { legacyActionHash, legacySigningMessage } from './legacy.js';
 export type { PythonJsonDumpsOptions } from './python-json.js';
 export { pythonJsonDumps } from './python-json.js';
 export type { ApprovalRequest, VerifiedApproval, VerifyApprovalOptions } from './types.js';
-export { V1_APPROVAL_TYP } from './v1.js';
+export { MAX_APPROVAL_USES, V1_APPROVAL_TYP } from './v1.js';
 export { verifyApproval } from './verify.js';

@@ -12,6 +12,12 @@ export const V1_APPROVAL_TYP = 'openexec-approval+jwt';
 export const V1_ALLOWED_ALG = 'EdDSA';
 
 const MAX_STRING = 256;
+/**
+ * The most uses one approval may allow: the stores count uses in a 32-bit INTEGER column
+ * (PostgreSQL's is signed 32-bit), so a larger `max` is malformed here on every backend rather
+ * than a database error on one.
+ */
+export const MAX_APPROVAL_USES = 2_147_483_647;
 const text = z.string().min(1).max(MAX_STRING);
 const epochSeconds = z.int().min(0);
 
@@ -26,7 +32,7 @@ const claimsSchema = z.object({
   act: text,
   pdg: z.string().regex(/^[A-Za-z0-9_-]{43}$/),
   non: text.optional(),
-  max: z.int().min(1).optional(),
+  max: z.int().min(1).max(MAX_APPROVAL_USES).optional(),
   sub: text.optional(),
 });
 

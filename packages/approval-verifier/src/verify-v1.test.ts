@@ -20,6 +20,7 @@ import {
   TENANT,
 } from './test-support/fixtures.js';
 import type { ApprovalRequest } from './types.js';
+import { MAX_APPROVAL_USES } from './v1.js';
 import { verifyApproval } from './verify.js';
 
 const KEY = newEd25519Key('approver-key-1');
@@ -286,9 +287,17 @@ describe('verifyApproval (v1 compact JWS)', () => {
       await expect(verifyApproval(token, REQUEST, OPTS)).resolves.toMatchObject({ maxUses: 5 });
     });
 
-    it.each([0, -1, 1.5, '2', null])('rejects max %j with ERR_APPROVAL_MALFORMED', async (max) => {
-      await rejectsWith(mintV1(KEY, claimsFor(REQUEST, { max })), 'ERR_APPROVAL_MALFORMED');
+    it('accepts the largest max the stores can count', async () => {
+      const token = mintV1(KEY, claimsFor(REQUEST, { max: MAX_APPROVAL_USES }));
+      await expect(verifyApproval(token, REQUEST, OPTS)).resolves.toMatchObject({ maxUses: 2_147_483_647 });
     });
+
+    it.each([0, -1, 1.5, '2', null, 2_147_483_648, Number.MAX_SAFE_INTEGER])(
+      'rejects max %j with ERR_APPROVAL_MALFORMED',
+      async (max) => {
+        await rejectsWith(mintV1(KEY, claimsFor(REQUEST, { max })), 'ERR_APPROVAL_MALFORMED');
+      },
+    );
   });
 
   describe('when the token is expired', () => {
