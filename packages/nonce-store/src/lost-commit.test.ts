@@ -7,12 +7,12 @@ import { PG_URL, postgresDatabase, type TestDatabase } from './test-support/data
 import { testSealer } from './test-support/sealer.js';
 
 /**
- * A TCP proxy in front of PostgreSQL that, once armed, forwards the next COMMIT and then cuts
- * the connection before the server's answer reaches the store: the transaction is committed,
- * and the store only sees a broken connection.
+ * A TCP proxy in front of PostgreSQL that, once armed, forwards the next COMMIT (or another
+ * statement that commits by itself) and then cuts the connection before the server's answer
+ * reaches the store: the transaction is committed, and the store only sees a broken connection.
  */
 async function commitAnswerDropper(target: URL) {
-  let armed = false;
+  let armed: string | null = null;
   let dropped = 0;
   const sockets = new Set<net.Socket>();
   const proxy = net.createServer((client) => {
@@ -25,8 +25,8 @@ async function commitAnswerDropper(target: URL) {
     }
     client.on('data', (data) => {
       server.write(data);
-      if (armed && data.includes('COMMIT')) {
-        armed = false;
+      if (armed && data.includes(armed)) {
+        armed = null;
         dropping = true;
         dropped++;
         // Long enough for the server to commit; its answer is never passed on.
@@ -47,8 +47,9 @@ async function commitAnswerDropper(target: URL) {
   url.host = `127.0.0.1:${(proxy.address() as net.AddressInfo).port}`;
   return {
     url: url.toString(),
-    arm: () => {
-      armed = true;
+    /** A single statement outside a transaction commits by itself: arm on its text. */
+    arm: (statement = 'COMMIT') => {
+      armed = statement;
     },
     dropped: () => dropped,
     close: async () => {
@@ -128,5 +129,90 @@ describe.skipIf(!PG_URL)('a PostgreSQL commit whose answer is lost', () => {
     const next = await store.record({ executionId: null, outcome: 'approval_denied', fields: { n: 8 } });
     expect(next.seq).toBe(2);
     expect((await store.receiptPage('p1', 1, 10, 10)).map((row) => row.seq)).toEqual([1, 2]);
+  });
+  async function openBehindDropper(options: { leaseMs?: number; now?: () => number } = {}) {
+    const database: TestDatabase = await postgresDatabase();
+    cleanups.push(() => database.drop());
+    const dropper = await commitAnswerDropper(new URL(database.url));
+    cleanups.push(() => dropper.close());
+    const store = await openExecutionStore({
+      url: dropper.url,
+      owner: 'p1',
+      leaseMs: options.leaseMs ?? 60_000,
+      receipts: testSealer('p1'),
+      ...(options.now ? { now: options.now } : {}),
+    });
+    cleanups.push(() => store.close());
+    return { store, dropper };
+  }
+
+  it('answers a lone reservation whose commit answer was lost as its own, its approval used once', async () => {
+    const { store, dropper } = await openBehindDropper();
+    const approval = { id: randomUUID(), issuer: 'i', maxUses: 1, expiresAt: Date.now() + 600_000 };
+    const request = (nonce: string) => ({
+      tenant: 't',
+      nonce,
+      action: 'echo',
+      requestDigest: `d-${nonce}`,
+      payload: null,
+      approval,
+    });
+    dropper.arm();
+    const reserved = await store.reserve(request('n-1'));
+    expect(dropper.dropped()).toBe(1);
+    expect(reserved.kind).toBe('reserved');
+    expect((await store.lookup('t', 'n-1'))?.id).toBe(reserved.execution.id);
+    expect(await store.reserve(request('n-2'))).toMatchObject({ kind: 'approval_exhausted' });
+  });
+
+  it('stores a refusal receipt whose commit answer was lost once, and the chain goes on', async () => {
+    const { store, dropper } = await openBehindDropper();
+    dropper.arm('INSERT INTO "receipts"');
+    const refused = await store.record({ executionId: null, outcome: 'approval_denied', fields: { n: 1 } });
+    expect(dropper.dropped()).toBe(1);
+    expect(refused.seq).toBe(1);
+    const next = await store.record({ executionId: null, outcome: 'approval_denied', fields: { n: 2 } });
+    expect(next.seq).toBe(2);
+    expect(await store.receiptPage('p1', 1, 10, 10)).toEqual([
+      { seq: 1, body: refused.body },
+      { seq: 2, body: next.body },
+    ]);
+  });
+
+  it('stores the receipt of a completion that came after an operator resolved its execution once', async () => {
+    let now = Date.now();
+    const { store, dropper } = await openBehindDropper({ leaseMs: 1_000, now: () => now });
+    const reserved = await store.reserve({
+      tenant: 't',
+      nonce: 'slow',
+      action: 'echo',
+      requestDigest: 'd',
+      payload: null,
+    });
+    if (reserved.kind !== 'reserved') throw new Error('expected a reservation');
+    now += 1_001;
+    expect(await store.expireLeases()).toBe(1);
+    await store.resolve({
+      tenant: 't',
+      nonce: 'slow',
+      state: 'failed',
+      operator: 'ops',
+      responseStatus: 409,
+      responseBody: '{}',
+    });
+    dropper.arm();
+    const late = await store.complete({
+      id: reserved.execution.id,
+      state: 'succeeded',
+      resultDigest: 'r',
+      errorCode: null,
+      responseStatus: 200,
+      responseBody: '{"ok":true}',
+      receipt: { executionId: reserved.execution.id, outcome: 'succeeded', fields: { late: true } },
+    });
+    expect(dropper.dropped()).toBe(1);
+    expect(late).toMatchObject({ applied: false, receipt: { seq: 1 } });
+    expect(await store.receiptsOfExecution(reserved.execution.id)).toEqual([late.receipt?.body]);
+    expect((await store.lookup('t', 'slow'))?.state).toBe('failed');
   });
 });

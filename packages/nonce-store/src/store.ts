@@ -159,6 +159,8 @@ class PrismaExecutionStore implements ExecutionStore {
   readonly #sqliteThread: SqliteThread | null;
   /** Advanced only after the transaction holding the receipts has committed: seq stays gap-free. */
   #head: ChainHead | null = null;
+  /** PostgreSQL: the receipt each op's last attempt sealed, to recognise it if that attempt committed. */
+  readonly #sealedFor = new WeakMap<Op, SealedReceipt>();
   #closed = false;
 
   constructor(
@@ -454,12 +456,15 @@ class PrismaExecutionStore implements ExecutionStore {
     }
   }
 
-  /** One transaction for every queued operation; a failing batch is retried op by op so one bad op cannot sink the rest. */
+  /**
+   * One transaction for every queued operation. A failing batch is retried op by op, so one bad
+   * op cannot sink the rest, and a batch whose commit answer was lost (it may have committed,
+   * even a batch of one) is answered from what is stored.
+   */
   async #commitBatch(ops: Op[]): Promise<Array<OpResult | Error>> {
     try {
       return await this.#transactionWithRetry(ops, false);
-    } catch (error) {
-      if (ops.length === 1) return [asUnavailable(error)];
+    } catch {
       const results: Array<OpResult | Error> = [];
       for (const op of ops) {
         try {
@@ -474,9 +479,10 @@ class PrismaExecutionStore implements ExecutionStore {
 
   /**
    * Writes `ops`, retrying a write that failed. A failed write may still have committed (its
-   * answer lost with a connection or a write thread), so before each retry the completions
-   * already stored are answered from the database instead of being written and sealed again,
-   * and PostgreSQL's chain head is read back.
+   * answer lost with a connection or a write thread), so before each retry what is already
+   * stored is answered from the database instead of being written and sealed again: completions
+   * (by their execution), and on PostgreSQL every receipt an earlier attempt sealed (by its
+   * hash at its position in the chain); then PostgreSQL's chain head is read back.
    */
   async #transactionWithRetry(ops: Op[], afterFailure: boolean): Promise<OpResult[]> {
     const results: Array<OpResult | undefined> = new Array(ops.length);
@@ -485,9 +491,19 @@ class PrismaExecutionStore implements ExecutionStore {
       let sealedFrom = this.#head;
       try {
         if (afterFailure || attempt > 1) {
-          const stored = await this.#storedCompletions(pending.map((entry) => entry.op));
+          const pendingOps = pending.map((entry) => entry.op);
+          const completions = await this.#storedCompletions(pendingOps);
+          const receipts = await this.#storedReceipts(pendingOps);
           pending = pending.filter(({ op, index }) => {
-            const done = op.kind === 'complete' ? stored.get(op.request.id) : undefined;
+            const receipt = receipts.get(op);
+            const done =
+              op.kind === 'complete'
+                ? // A stored receipt with no applied completion: the completion was committed
+                  // and not applied (an operator had resolved the execution).
+                  (completions.get(op.request.id) ?? (receipt ? { applied: false, receipt } : undefined))
+                : op.kind === 'record'
+                  ? receipt
+                  : undefined;
             if (done) results[index] = done;
             return !done;
           });
@@ -517,6 +533,9 @@ class PrismaExecutionStore implements ExecutionStore {
     const interactive = ops.some((op) => op.kind === 'reserve' && op.request.approval);
     // Sealed afresh per attempt from the committed head, so a failed attempt leaves no gap.
     const sealed = sealBatch(this.#sealer, this.#head, ops);
+    receiptsByOp(ops, sealed).forEach((receipt, index) => {
+      if (receipt) this.#sealedFor.set(ops[index] as Op, receipt);
+    });
     const results = interactive
       ? await this.#db.transaction((tx) => this.#writeBatch(tx, ops, sealed))
       : await this.#writeFixedBatch(ops, sealed);
@@ -534,6 +553,32 @@ class PrismaExecutionStore implements ExecutionStore {
       return false;
     }
     return this.#head?.seq !== sealedFrom?.seq;
+  }
+
+  /**
+   * PostgreSQL: the ops among `ops` whose receipt, as an earlier attempt sealed it, is stored
+   * (that attempt committed and its answer was lost), with that receipt. This chain has one
+   * writer, so the same hash at the same seq is the same receipt.
+   */
+  async #storedReceipts(ops: Op[]): Promise<Map<Op, SealedReceipt>> {
+    const stored = new Map<Op, SealedReceipt>();
+    const sealed = ops.flatMap((op) => {
+      const receipt = this.#sealedFor.get(op);
+      return receipt ? [{ op, receipt }] : [];
+    });
+    if (sealed.length === 0 || !this.#chain) return stored;
+    const p = (i: number, cast?: 'bigint') => this.#db.param(i, cast);
+    const rows = await this.#db.raw.$queryRawUnsafe<Array<{ seq: unknown; hash: string }>>(
+      `SELECT "seq", "hash" FROM "receipts" WHERE "chain" = ${p(1)} ` +
+        `AND "seq" IN (${sealed.map((_, i) => p(i + 2, 'bigint')).join(', ')})`,
+      this.#chain,
+      ...sealed.map(({ receipt }) => receipt.seq),
+    );
+    const hashAt = new Map(rows.map((row) => [Number(row.seq), row.hash]));
+    for (const { op, receipt } of sealed) {
+      if (hashAt.get(receipt.seq) === receipt.hash) stored.set(op, receipt);
+    }
+    return stored;
   }
 
   /**
