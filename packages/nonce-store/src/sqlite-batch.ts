@@ -64,7 +64,10 @@ export class SqliteBatchWriter {
     this.#consumeApproval = connection.prepare(
       'INSERT INTO "approval_uses" ("tenant", "approval_id", "issuer", "max_uses", "uses", "expires_at", "created_at") ' +
         'VALUES (?, ?, ?, ?, 1, ?, ?) ON CONFLICT ("tenant", "approval_id") DO UPDATE SET "uses" = "approval_uses"."uses" + 1 ' +
-        'WHERE "approval_uses"."uses" < "approval_uses"."max_uses" RETURNING "uses"',
+        'WHERE "approval_uses"."uses" < "approval_uses"."max_uses" ' +
+        // One id, one approval: an id reused by another approver, or re-issued with another max,
+        // is refused rather than counted into this one's uses.
+        'AND "approval_uses"."issuer" = excluded."issuer" AND "approval_uses"."max_uses" = excluded."max_uses" RETURNING "uses"',
     );
     this.#deleteExecution = connection.prepare('DELETE FROM "executions" WHERE "id" = ?');
     // Only the owner completes, only from reserved (or indeterminate after a lease ran out while

@@ -147,6 +147,29 @@ for (const backend of backends) {
       expect((await store.reserve(request('second', { approval: fresh }))).kind).toBe('reserved');
     });
 
+    it("does not count another issuer's approval, or one with another max, into an approval id's uses", async () => {
+      const store = await open();
+      const approval = { id: 'shared-jti', issuer: 'approver-a', maxUses: 5, expiresAt: Date.now() + 60_000 };
+      expect((await store.reserve(request('a-1', { approval }))).kind).toBe('reserved');
+      // Same id from another approver, and the same approver's id re-issued with a larger max:
+      // refused rather than allowed up to the first approval's max (or beyond it).
+      for (const [nonce, other] of [
+        ['b-1', { ...approval, issuer: 'approver-b', maxUses: 1 }],
+        ['a-2', { ...approval, maxUses: 50 }],
+      ] as const) {
+        expect(await store.reserve(request(nonce, { approval: other }))).toMatchObject({
+          kind: 'approval_exhausted',
+          approvalId: 'shared-jti',
+        });
+        expect(await store.lookup('tenant-a', nonce)).toBeNull();
+      }
+      // The first approval keeps its own count: four uses left.
+      const more = await Promise.all(
+        [2, 3, 4, 5, 6].map((i) => store.reserve(request(`a-more-${i}`, { approval }))),
+      );
+      expect(more.filter((result) => result.kind === 'reserved')).toHaveLength(4);
+    });
+
     it('answers two requests for one nonce in one batch whose approval is used up with two refusals', async () => {
       const store = await open();
       const approval = { id: randomUUID(), issuer: 'approver', maxUses: 1, expiresAt: Date.now() + 60_000 };

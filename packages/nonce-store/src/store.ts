@@ -869,7 +869,10 @@ class PrismaExecutionStore implements ExecutionStore {
       `INSERT INTO "approval_uses" ("tenant", "approval_id", "issuer", "max_uses", "uses", "expires_at", "created_at") ` +
         `VALUES (${p(1)}, ${p(2)}, ${p(3)}, ${p(4, 'int')}, 1, ${p(5, 'bigint')}, ${p(6, 'bigint')}) ` +
         `ON CONFLICT ("tenant", "approval_id") DO UPDATE SET "uses" = "approval_uses"."uses" + 1 ` +
-        `WHERE "approval_uses"."uses" < "approval_uses"."max_uses" RETURNING "uses"`,
+        `WHERE "approval_uses"."uses" < "approval_uses"."max_uses" ` +
+        // One id, one approval: an id reused by another approver, or re-issued with another max,
+        // is refused rather than counted into this one's uses.
+        `AND "approval_uses"."issuer" = excluded."issuer" AND "approval_uses"."max_uses" = excluded."max_uses" RETURNING "uses"`,
       tenant,
       approval.id,
       approval.issuer,
