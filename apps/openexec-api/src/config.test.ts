@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from './config.js';
 
@@ -12,6 +13,12 @@ describe('loadConfig', () => {
       allowedActions: null,
       bodyLimitBytes: 65_536,
     });
+  });
+
+  it('names the instance after host and port, and after the process on an ephemeral port', () => {
+    expect(loadConfig({}).instanceId).toBe(`${hostname()}:5000`);
+    expect(loadConfig({ PORT: '0' }).instanceId).toBe(`${hostname()}:0:${process.pid}`);
+    expect(loadConfig({ PORT: '0', OPENEXEC_INSTANCE_ID: 'replica-a' }).instanceId).toBe('replica-a');
   });
 
   it('parses OPENEXEC_ALLOWED_ACTIONS as a comma list', () => {

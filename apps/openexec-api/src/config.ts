@@ -157,7 +157,11 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     mode: e.OPENEXEC_MODE,
     allowedActions,
     dbUrl: e.OPENEXEC_DB_URL,
-    instanceId: e.OPENEXEC_INSTANCE_ID ?? `${hostname()}:${e.PORT}`,
+    // PORT=0 takes a new port at every start, so every such process on a host would share
+    // `host:0`: a second one would mark the first's running executions indeterminate at its
+    // start-up and append to its receipt chain. The process id tells live processes apart.
+    instanceId:
+      e.OPENEXEC_INSTANCE_ID ?? (e.PORT === 0 ? `${hostname()}:0:${process.pid}` : `${hostname()}:${e.PORT}`),
     tenant,
     bodyLimitBytes: e.OPENEXEC_BODY_LIMIT_BYTES,
     maxResultBytes: e.OPENEXEC_MAX_RESULT_BYTES,
