@@ -160,7 +160,7 @@ describe.skipIf(!PG_URL)('a PostgreSQL commit whose answer is lost', () => {
     dropper.arm();
     const reserved = await store.reserve(request('n-1'));
     expect(dropper.dropped()).toBe(1);
-    expect(reserved.kind).toBe('reserved');
+    if (reserved.kind !== 'reserved') throw new Error(`expected a reservation, got ${reserved.kind}`);
     expect((await store.lookup('t', 'n-1'))?.id).toBe(reserved.execution.id);
     expect(await store.reserve(request('n-2'))).toMatchObject({ kind: 'approval_exhausted' });
   });
