@@ -1,4 +1,4 @@
-import { existsSync, statSync } from 'node:fs';
+import { closeSync, existsSync, statSync } from 'node:fs';
 import { lstat, realpath, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -23,13 +23,14 @@ import {
   SandboxUnavailableError,
 } from './errors.js';
 import { collectOutputFiles } from './files.js';
-import { checkArgv, checkEnv, type PolicyViolation, resolveCwd } from './policy.js';
+import { checkArgv, checkEnv, type PolicyViolation, pinCwd, resolveCwd } from './policy.js';
 import {
   createRunDirectory,
   DEFAULT_SANDBOX_TOOLS,
   type Isolation,
   inheritedDescriptors,
   probeSandbox,
+  type RunDirectory,
   runSandboxed,
   type SandboxProbeResult,
   type SandboxTools,
@@ -411,8 +412,13 @@ function processHandler(runtime: Runtime, action: ProcessActionConfig, cwdRoot: 
       const cwd = resolveCwd(cwdRoot, request.cwd);
       if (!cwd.ok) throw new GovernedInputError(cwd.violation.code, cwd.violation.message);
       await preflight(runtime, action.isolation);
-      const dir = await createRunDirectory(runtime.tmpDir, runtime.runAs);
+      // Checked once more through an open descriptor, which is what the run gets: a cwd swapped
+      // for a symlink after the checks above cannot lead the mount out of the root.
+      const pinned = action.cwd && cwdRoot ? pinCwd(cwdRoot, cwd.dir) : null;
+      if (pinned && !pinned.ok) throw new GovernedInputError(pinned.violation.code, pinned.violation.message);
+      let dir: RunDirectory | null = null;
       try {
+        dir = await createRunDirectory(runtime.tmpDir, runtime.runAs);
         const result = await runSandboxed({
           tools: runtime.tools,
           isolation: action.isolation,
@@ -422,7 +428,8 @@ function processHandler(runtime: Runtime, action: ProcessActionConfig, cwdRoot: 
           stdin: request.stdin,
           limits: action.limits,
           timeoutMs: action.timeoutMs,
-          workDir: action.cwd ? cwd.dir : dir.work,
+          workDir: pinned ? pinned.dir : dir.work,
+          workDirFd: pinned?.fd,
           workDirWritable: action.cwd ? action.cwd.writable : true,
           readOnlyPaths: action.readOnlyPaths,
           rusageFile: dir.rusageFile,
@@ -431,7 +438,8 @@ function processHandler(runtime: Runtime, action: ProcessActionConfig, cwdRoot: 
         });
         return { ...result, binarySha256: runtime.digest };
       } finally {
-        await dir.remove();
+        if (pinned) closeSync(pinned.fd);
+        await dir?.remove();
       }
     },
   });

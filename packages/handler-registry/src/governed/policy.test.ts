@@ -1,10 +1,19 @@
-import { mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync } from 'node:fs';
+import {
+  closeSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  realpathSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { ArgvProfile } from './config.js';
-import { checkArgv, checkEnv, resolveCwd } from './policy.js';
+import { checkArgv, checkEnv, pinCwd, resolveCwd } from './policy.js';
 
 const profile: ArgvProfile = {
   minPositional: 1,
@@ -121,5 +130,50 @@ describe('resolveCwd', () => {
   it('refuses any cwd when the action has no root', () => {
     const result = resolveCwd(null, 'x');
     expect(result.ok ? null : result.violation.code).toBe('ERR_CWD_NOT_ALLOWED');
+  });
+});
+
+describe('pinCwd', () => {
+  const root = realpathSync(mkdtempSync(path.join(os.tmpdir(), 'openexec-pin-')));
+  const outside = realpathSync(mkdtempSync(path.join(os.tmpdir(), 'openexec-outside-')));
+  afterAll(() => {
+    rmSync(root, { recursive: true, force: true });
+    rmSync(outside, { recursive: true, force: true });
+  });
+
+  it('holds the directory that was checked, wherever its path leads afterwards', () => {
+    mkdirSync(path.join(root, 'kept'));
+    const checked = resolveCwd(root, 'kept');
+    if (!checked.ok) throw new Error('expected the cwd to be accepted');
+    const pinned = pinCwd(root, checked.dir);
+    if (!pinned.ok) throw new Error('expected the cwd to be pinned');
+    try {
+      renameSync(path.join(root, 'kept'), path.join(root, 'moved'));
+      symlinkSync(outside, path.join(root, 'kept'));
+      expect(pinned.dir).toBe(path.join(root, 'kept'));
+      // The descriptor still names the directory that was checked, now under its new name.
+      expect(readdirSync(`/proc/self/fd/${pinned.fd}/..`)).toContain('moved');
+    } finally {
+      closeSync(pinned.fd);
+    }
+  });
+
+  it('refuses a cwd swapped for a symlink out of the root after it was checked', () => {
+    mkdirSync(path.join(root, 'swapped'));
+    const checked = resolveCwd(root, 'swapped');
+    if (!checked.ok) throw new Error('expected the cwd to be accepted');
+    rmSync(path.join(root, 'swapped'), { recursive: true });
+    symlinkSync(outside, path.join(root, 'swapped'));
+    const pinned = pinCwd(root, checked.dir);
+    expect(pinned.ok ? null : pinned.violation.code).toBe('ERR_CWD_OUTSIDE_ROOT');
+  });
+
+  it('refuses a cwd removed after it was checked', () => {
+    mkdirSync(path.join(root, 'gone'));
+    const checked = resolveCwd(root, 'gone');
+    if (!checked.ok) throw new Error('expected the cwd to be accepted');
+    rmSync(path.join(root, 'gone'), { recursive: true });
+    const pinned = pinCwd(root, checked.dir);
+    expect(pinned.ok ? null : pinned.violation.code).toBe('ERR_CWD_NOT_FOUND');
   });
 });

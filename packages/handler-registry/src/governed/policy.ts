@@ -1,4 +1,4 @@
-import { realpathSync, statSync } from 'node:fs';
+import { closeSync, constants, openSync, readlinkSync, realpathSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type { ArgvProfile } from './config.js';
 import { ENV_NAME, isForbiddenEnvName } from './config.js';
@@ -225,6 +225,47 @@ export function resolveCwd(root: string | null, requested: string | undefined): 
     };
   }
   return { ok: true, dir: real };
+}
+
+export type PinnedCwd = { ok: true; fd: number; dir: string } | { ok: false; violation: PolicyViolation };
+
+/**
+ * Opens a directory resolveCwd accepted and checks where the open descriptor really is, which
+ * a path swapped for a symlink since the check cannot change: the run mounts that descriptor,
+ * not the path. The caller closes `fd`.
+ */
+export function pinCwd(root: string, dir: string): PinnedCwd {
+  let fd: number;
+  try {
+    fd = openSync(dir, constants.O_RDONLY | constants.O_DIRECTORY);
+  } catch {
+    return {
+      ok: false,
+      violation: {
+        code: 'ERR_CWD_NOT_FOUND',
+        message: 'cwd is not an existing directory under the action root',
+        path: ['cwd'],
+      },
+    };
+  }
+  let real: string | null = null;
+  try {
+    real = readlinkSync(`/proc/self/fd/${fd}`);
+  } catch {
+    // No /proc: nothing to check the descriptor against.
+  }
+  if (real === null || !isInside(real, root)) {
+    closeSync(fd);
+    return {
+      ok: false,
+      violation: {
+        code: 'ERR_CWD_OUTSIDE_ROOT',
+        message: 'cwd resolves outside the action root',
+        path: ['cwd'],
+      },
+    };
+  }
+  return { ok: true, fd, dir: real };
 }
 
 function isInside(child: string, parent: string): boolean {

@@ -1,14 +1,23 @@
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  constants,
+  existsSync,
+  mkdtempSync,
+  openSync,
+  realpathSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Handler, HandlerContext } from '../define.js';
-import { parseGovernedConfig } from './config.js';
+import { DEFAULT_LIMITS, parseGovernedConfig } from './config.js';
 import { type GovernedOutput, loadGovernedHandlers } from './handlers.js';
-import { probeSandbox } from './sandbox.js';
+import { createRunDirectory, DEFAULT_SANDBOX_TOOLS, probeSandbox, runSandboxed } from './sandbox.js';
 
 /*
  * Escape attempts against the real bubblewrap sandbox. Each test runs code an attacker
@@ -332,5 +341,46 @@ sys.stderr.write('é' * 10)
       expect(result.stderr).toBe('é'.repeat(10));
       expect(result.stderrTruncated).toBe(false);
     });
+  });
+});
+
+describe.skipIf(!probe.available)('a work directory pinned by descriptor', () => {
+  const held = realpathSync(mkdtempSync(path.join(os.tmpdir(), 'openexec-held-')));
+  const named = realpathSync(mkdtempSync(path.join(os.tmpdir(), 'openexec-named-')));
+  writeFileSync(path.join(held, 'checked.txt'), 'the directory that was checked');
+  writeFileSync(path.join(named, 'swapped-in.txt'), 'what the path leads to now');
+  afterAll(() => {
+    rmSync(held, { recursive: true, force: true });
+    rmSync(named, { recursive: true, force: true });
+  });
+
+  it('is what the sandbox mounts, whatever its path leads to, and the command holds no descriptor of it', async () => {
+    const fd = openSync(held, constants.O_RDONLY | constants.O_DIRECTORY);
+    const dir = await createRunDirectory(os.tmpdir(), null);
+    try {
+      const result = await runSandboxed({
+        tools: DEFAULT_SANDBOX_TOOLS,
+        isolation: 'bwrap',
+        executable: BASH,
+        args: ['-c', 'ls /work; for f in /proc/$$/fd/*; do readlink "$f"; done'],
+        env: {},
+        limits: DEFAULT_LIMITS,
+        timeoutMs: 10_000,
+        // The path a racer swapped in after the check; the descriptor is the checked directory.
+        workDir: named,
+        workDirFd: fd,
+        workDirWritable: false,
+        readOnlyPaths: [],
+        rusageFile: dir.rusageFile,
+        runAs: null,
+      });
+      expect(result.exitCode).toBe(0);
+      const [listing, ...descriptors] = result.stdout.trim().split('\n');
+      expect(listing).toBe('checked.txt');
+      expect(descriptors.filter((target) => target.includes(held) || target.includes(named))).toEqual([]);
+    } finally {
+      closeSync(fd);
+      await dir.remove();
+    }
   });
 });

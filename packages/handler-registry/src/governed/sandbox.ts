@@ -49,6 +49,12 @@ export interface SandboxRunSpec {
   timeoutMs: number;
   /** Host directory mounted at /work (bwrap) or used as the cwd (none). */
   workDir: string;
+  /**
+   * An open descriptor of `workDir`, checked by the caller: the directory is then mounted
+   * (bwrap) or entered (none) through it, so swapping the path for a symlink after the check
+   * changes nothing.
+   */
+  workDirFd?: number | undefined;
   workDirWritable: boolean;
   readOnlyPaths: readonly string[];
   /** Host file GNU time writes to; outside every mount of the sandbox, so it cannot be forged. */
@@ -144,7 +150,12 @@ export function buildBwrapArgs(spec: SandboxRunSpec): string[] {
     if (!system.visible.some((dir) => isUnder(file, dir))) extra.add(file);
   }
   for (const file of extra) args.push('--ro-bind', file, file);
-  args.push(spec.workDirWritable ? '--bind' : '--ro-bind', spec.workDir, SANDBOX_WORK_DIR);
+  if (spec.workDirFd === undefined) {
+    args.push(spec.workDirWritable ? '--bind' : '--ro-bind', spec.workDir, SANDBOX_WORK_DIR);
+  } else {
+    // bwrap mounts the descriptor and closes it: the command never holds a host directory.
+    args.push(spec.workDirWritable ? '--bind-fd' : '--ro-bind-fd', String(WORK_DIR_FD), SANDBOX_WORK_DIR);
+  }
   // The root tmpfs (mount points only) and /dev become read-only once everything is mounted.
   args.push('--remount-ro', '/', '--remount-ro', '/dev', '--chdir', SANDBOX_WORK_DIR, '--clearenv');
   // bwrap reports the command's host pid here (and closes it for the command).
@@ -169,6 +180,8 @@ export function buildPrlimitArgs(limits: Readonly<ResourceLimits>): string[] {
 
 /** The spawn stdio slot bwrap writes its JSON status to. */
 const STATUS_FD = 3;
+/** Where a pinned work directory's descriptor (SandboxRunSpec.workDirFd) is in the child. */
+const WORK_DIR_FD = 4;
 
 // GNU time opens its -o file before it forks, and the descriptor is inherited down to the
 // command (bwrap closes nothing it did not open), so the command could write into that file.
@@ -293,10 +306,22 @@ export async function runSandboxed(spec: SandboxRunSpec): Promise<SandboxRunResu
   const child = spawn(argv[0]!, argv.slice(1), {
     shell: false,
     detached: true,
-    stdio: spec.isolation === 'bwrap' ? ['pipe', 'pipe', 'pipe', 'pipe'] : ['pipe', 'pipe', 'pipe'],
+    stdio: [
+      'pipe',
+      'pipe',
+      'pipe',
+      spec.isolation === 'bwrap' ? 'pipe' : 'ignore',
+      ...(spec.workDirFd === undefined ? [] : [spec.workDirFd]),
+    ],
     // bwrap clears the environment itself; without bwrap this is the command's environment.
     env: spec.isolation === 'bwrap' ? { PATH: '/usr/bin:/bin', LANG: 'C.UTF-8' } : { ...spec.env },
-    cwd: spec.isolation === 'bwrap' ? '/' : spec.workDir,
+    // The child enters a pinned directory through its descriptor (set up before the chdir).
+    cwd:
+      spec.isolation === 'bwrap'
+        ? '/'
+        : spec.workDirFd === undefined
+          ? spec.workDir
+          : `/proc/self/fd/${WORK_DIR_FD}`,
     ...(spec.runAs ? { uid: spec.runAs.uid, gid: spec.runAs.gid } : {}),
     windowsHide: true,
   });
