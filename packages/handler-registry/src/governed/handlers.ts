@@ -439,7 +439,7 @@ function processHandler(runtime: Runtime, action: ProcessActionConfig, cwdRoot: 
         return { ...result, binarySha256: runtime.digest };
       } finally {
         if (pinned) closeSync(pinned.fd);
-        await dir?.remove();
+        if (dir) await removeRunDirectory(dir);
       }
     },
   });
@@ -488,10 +488,25 @@ function codeHandler(runtime: Runtime, action: CodeActionConfig): Handler {
           : undefined;
         return { ...result, binarySha256: runtime.digest, ...(files ? { files } : {}) };
       } finally {
-        await dir.remove();
+        await removeRunDirectory(dir);
       }
     },
   });
+}
+
+/**
+ * Removes a run's directory. A failure is reported, never thrown: the run has happened, and
+ * its outcome (stdout, exit code, what the receipt records) must not be replaced by an error
+ * about cleaning up after it.
+ */
+async function removeRunDirectory(dir: RunDirectory): Promise<void> {
+  try {
+    await dir.remove();
+  } catch (error) {
+    process.emitWarning(`could not remove the run directory ${dir.root}: ${(error as Error).message}`, {
+      code: 'OPENEXEC_RUN_DIRECTORY_LEFT',
+    });
+  }
 }
 
 export type GovernedInputValidation =

@@ -384,3 +384,44 @@ describe.skipIf(!probe.available)('a work directory pinned by descriptor', () =>
     }
   });
 });
+
+describe.skipIf(!isRoot || !existsSync('/usr/bin/setpriv'))(
+  'the run directory of a service that is not root',
+  () => {
+    it('is removed even when the run left a directory its owner cannot enter', () => {
+      const tmp = mkdtempSync(path.join(os.tmpdir(), 'openexec-nonroot-'));
+      spawnSync('/usr/bin/chown', ['65534:65534', tmp]);
+      // The built module: this runs in a process of its own, as an unprivileged user.
+      const sandboxModule = new URL('../../dist/governed/sandbox.js', import.meta.url).href;
+      const script = `
+      import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+      import { createRunDirectory } from ${JSON.stringify(sandboxModule)};
+      const dir = await createRunDirectory(${JSON.stringify(tmp)}, null);
+      mkdirSync(dir.work + '/locked/deeper', { recursive: true });
+      writeFileSync(dir.work + '/locked/deeper/f', 'x');
+      chmodSync(dir.work + '/locked/deeper', 0);
+      chmodSync(dir.work + '/locked', 0);
+      await dir.remove();
+      console.log(existsSync(dir.root) ? 'left behind' : 'removed');`;
+      try {
+        const child = spawnSync(
+          '/usr/bin/setpriv',
+          [
+            '--reuid=65534',
+            '--regid=65534',
+            '--clear-groups',
+            process.execPath,
+            '--input-type=module',
+            '-e',
+            script,
+          ],
+          { encoding: 'utf8' },
+        );
+        expect(child.stderr).toBe('');
+        expect(child.stdout.trim()).toBe('removed');
+      } finally {
+        rmSync(tmp, { recursive: true, force: true });
+      }
+    });
+  },
+);

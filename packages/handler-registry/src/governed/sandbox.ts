@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
-import { chmod, chown, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
@@ -434,7 +434,17 @@ export async function createRunDirectory(
   const root = await mkdtemp(path.join(tmpDir, 'openexec-run-'));
   const work = path.join(root, 'work');
   const rusageFile = path.join(root, 'rusage');
-  const remove = () => rm(root, { recursive: true, force: true, maxRetries: 2 });
+  const remove = async () => {
+    try {
+      await rm(root, { recursive: true, force: true, maxRetries: 2 });
+    } catch {
+      // The run may have left directories its owner cannot enter (`chmod 000`): when the
+      // sandbox runs as the service's own user, that stops a non-root service's rm. They
+      // are the service's own: open them up, then remove.
+      await openUp(root);
+      await rm(root, { recursive: true, force: true, maxRetries: 2 });
+    }
+  };
   try {
     // root: traversable by the sandbox user, not listable; work: owned by the sandbox user.
     await chmod(root, 0o711);
@@ -449,6 +459,18 @@ export async function createRunDirectory(
     throw error;
   }
   return { root, work, rusageFile, remove };
+}
+
+/** chmod 0700 on every directory under `root` (iteratively: a run may nest thousands deep). */
+async function openUp(root: string): Promise<void> {
+  const pending = [root];
+  for (let dir = pending.pop(); dir !== undefined; dir = pending.pop()) {
+    await chmod(dir, 0o700).catch(() => {});
+    const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
+    for (const entry of entries) {
+      if (entry.isDirectory()) pending.push(path.join(dir, entry.name));
+    }
+  }
 }
 
 export interface SandboxProbeResult {
