@@ -76,6 +76,23 @@ describe('verifyChain', () => {
       ]);
     });
 
+    it('still names a removed receipt when a malformed line claims a seq past the head', () => {
+      const { receipts, jwks } = makeChain(6);
+      const lines = [...receipts.slice(0, 2), ...receipts.slice(3)].map((receipt) => JSON.stringify(receipt));
+      const result = verifyChain([...lines, '{"seq":7}'], jwks);
+      expect(result.problems.map((p) => [p.code, p.seq])).toEqual([
+        ['ERR_RECEIPT_MALFORMED', 7],
+        ['ERR_CHAIN_GAP', 3],
+      ]);
+    });
+
+    it('does not report the seq of a malformed receipt as missing as well', () => {
+      const { receipts, jwks } = makeChain(4);
+      const lines = receipts.map((receipt) => JSON.stringify(receipt));
+      lines[2] = '{"seq":3}';
+      expect(verifyChain(lines, jwks).problems.map((p) => p.code)).not.toContain('ERR_CHAIN_GAP');
+    });
+
     it('does not loop up to an attacker-chosen seq', () => {
       const { receipts, jwks } = makeChain(2);
       const huge = { ...receipts[1]!, seq: Number.MAX_SAFE_INTEGER };

@@ -528,7 +528,12 @@ export class ChainVerifier {
   /** Missing seqs in 1..maxSeq, as ranges. Never iterates up to maxSeq (attacker-chosen). */
   private gaps(): Problem[] {
     const present = new Set(this.hashes.keys());
-    for (const seq of this.malformedSeqs) present.add(seq);
+    // A malformed line stands for the seq it claims (it is reported as malformed, not also as
+    // missing), but only within the valid receipts' range: a line claiming a seq past the head
+    // must not make up, in the count below, for a receipt removed from the middle.
+    for (const seq of this.malformedSeqs) {
+      if (Number.isSafeInteger(seq) && seq >= 1 && seq <= this.maxSeq) present.add(seq);
+    }
     if (present.size === this.maxSeq) return [];
     const sorted = [...present].sort((a, b) => a - b);
     const out: Problem[] = [];
