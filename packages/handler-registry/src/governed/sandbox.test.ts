@@ -425,3 +425,37 @@ describe.skipIf(!isRoot || !existsSync('/usr/bin/setpriv'))(
     });
   },
 );
+
+describe('output caps', () => {
+  const runBash = (script: string, stdoutBytes: number) =>
+    runSandboxed({
+      tools: DEFAULT_SANDBOX_TOOLS,
+      isolation: 'none',
+      executable: BASH,
+      args: ['-c', script],
+      env: { PATH: '/usr/bin:/bin' },
+      limits: { ...DEFAULT_LIMITS, stdoutBytes },
+      timeoutMs: 10_000,
+      workDir: os.tmpdir(),
+      workDirWritable: false,
+      readOnlyPaths: [],
+      rusageFile: null,
+      runAs: null,
+    });
+
+  it('count the output as the result carries it, JSON-encoded: control characters take six bytes', async () => {
+    const result = await runBash("head -c 100000 /dev/zero | tr '\\0' '\\1'", 65_536);
+    expect(result.exitCode).toBe(0);
+    expect(result.stdoutTruncated).toBe(true);
+    expect(Buffer.byteLength(JSON.stringify(result.stdout)) - 2).toBeLessThanOrEqual(65_536);
+    expect(result.stdout).toBe('\u0001'.repeat(Math.floor(65_536 / 6)));
+  });
+
+  it('keep output that fits as it is', async () => {
+    const result = await runBash(
+      'printf "caf\\xc3\\xa9 %s" "$(head -c 1000 /dev/zero | tr \'\\0\' a)"',
+      65_536,
+    );
+    expect(result).toMatchObject({ stdoutTruncated: false, stdout: `café ${'a'.repeat(1000)}` });
+  });
+});

@@ -226,8 +226,32 @@ class CappedBuffer {
     let bytes = Buffer.concat(this.#chunks, this.#size);
     if (this.truncated) bytes = bytes.subarray(0, completeUtf8Length(bytes));
     // Invalid sequences become U+FFFD.
-    return bytes.toString('utf8');
+    const text = bytes.toString('utf8');
+    // The cap holds for the text as the result carries it, JSON-encoded: a control character
+    // is six bytes there and an invalid byte three, so the bytes read can grow sixfold, and a
+    // run that happened would become a result too large to keep, its run details lost.
+    if (jsonLength(text) <= this.#cap) return text;
+    this.truncated = true;
+    return longestPrefixWithin(text, this.#cap);
   }
+}
+
+/** UTF-8 bytes of `text` as a JSON string, without the quotes. */
+function jsonLength(text: string): number {
+  return Buffer.byteLength(JSON.stringify(text), 'utf8') - 2;
+}
+
+/** The longest prefix of `text` whose JSON length is at most `cap` (no surrogate pair split). */
+function longestPrefixWithin(text: string, cap: number): string {
+  let low = 0;
+  let high = text.length;
+  while (low < high) {
+    const middle = Math.ceil((low + high) / 2);
+    if (jsonLength(text.slice(0, middle)) <= cap) low = middle;
+    else high = middle - 1;
+  }
+  const code = text.charCodeAt(low - 1);
+  return text.slice(0, code >= 0xd800 && code <= 0xdbff ? low - 1 : low);
 }
 
 /** Length of `bytes` without a UTF-8 sequence cut off at the end by the cap. */
