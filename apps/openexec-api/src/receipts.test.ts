@@ -109,6 +109,13 @@ describe('signed receipts', () => {
     ]);
     const jwks = (await s.http.get('/.well-known/openexec-keys.json')).body;
     expect(verifyChain(lines, jwks)).toMatchObject({ valid: true, count: 6, problems: [] });
+    // Each published key names the chain it signs: it verifies no other replica's chain.
+    const chain = JSON.parse(lines[0] as string).chain as string;
+    expect(jwks.keys.map((key: { chain?: string }) => key.chain)).toEqual([chain]);
+    const renamed = lines.map((line) =>
+      line.replace(`"chain":${JSON.stringify(chain)}`, '"chain":"replica-2"'),
+    );
+    expect(verifyChain(renamed, jwks).problems.map((p) => p.code)).toContain('ERR_RECEIPT_KEY_NOT_VALID');
   });
 
   it('exports a chain an auditor verifies offline with the CLI, and names a tampered line', async () => {

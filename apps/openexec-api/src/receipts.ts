@@ -72,11 +72,13 @@ export function receiptSealerModule(privateKeyPem: string, chain: string): Recei
 
 /** The published key set: every receipt key ever registered, with its validity window (epoch seconds). */
 export function toJwks(
-  keys: ReadonlyArray<{ publicJwk: string; notBefore: number; notAfter: number | null }>,
+  keys: ReadonlyArray<{ publicJwk: string; chain: string; notBefore: number; notAfter: number | null }>,
 ): Jwks {
   return {
     keys: keys.map((key) => ({
       ...(JSON.parse(key.publicJwk) as Jwks['keys'][number]),
+      // Each key signs its own replica's chain only; verifiers refuse it on any other.
+      chain: key.chain,
       nbf: Math.floor(key.notBefore / 1000),
       ...(key.notAfter === null ? {} : { exp: Math.ceil(key.notAfter / 1000) }),
     })),

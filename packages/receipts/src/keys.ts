@@ -15,6 +15,11 @@ export interface Jwk {
   nbf?: number;
   /** The key signs nothing dated at or after this instant (epoch seconds). */
   exp?: number;
+  /**
+   * The one receipt chain this key signs (OpenExec's published key set names it): a receipt
+   * or checkpoint of another chain signed by this key is refused. Without it, any chain.
+   */
+  chain?: string;
   [member: string]: unknown;
 }
 
@@ -43,6 +48,8 @@ export interface VerificationKey {
   /** Validity window in epoch milliseconds; null = unbounded. */
   notBefore: number | null;
   expires: number | null;
+  /** The only chain the key may sign; null = any. */
+  chain: string | null;
 }
 
 /** RFC 7638 JWK thumbprint (SHA-256, base64url) of an Ed25519 key: the `kid` signers use. */
@@ -108,6 +115,9 @@ export function importJwk(jwk: unknown, where = 'key'): VerificationKey {
       throw invalid(`${where}: "${member}" must be a number of seconds since the epoch`);
     }
   }
+  if (k.chain !== undefined && (typeof k.chain !== 'string' || k.chain === '')) {
+    throw invalid(`${where}: "chain" must be a non-empty string`);
+  }
   const nbf = k.nbf as number | undefined;
   const exp = k.exp as number | undefined;
   if (nbf !== undefined && exp !== undefined && exp <= nbf)
@@ -117,6 +127,7 @@ export function importJwk(jwk: unknown, where = 'key'): VerificationKey {
     publicKey,
     notBefore: nbf === undefined ? null : nbf * 1000,
     expires: exp === undefined ? null : exp * 1000,
+    chain: (k.chain as string | undefined) ?? null,
   };
 }
 

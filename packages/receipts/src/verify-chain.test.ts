@@ -102,6 +102,29 @@ describe('verifyChain', () => {
     });
   });
 
+  describe('when the key set names the chain each key signs', () => {
+    it("refuses receipts and a checkpoint signed by another chain's key", () => {
+      const { receipts, jwks, signer, chainId } = makeChain(3);
+      const checkpoint = signer.signCheckpoint({ chain: chainId, seq: 3, head: receiptHash(receipts[2]!) });
+      const elsewhere = { keys: jwks.keys.map((key) => ({ ...key, chain: 'replica-2' })) };
+      const result = verifyChain(receipts, elsewhere, { checkpoint });
+      expect(result.valid).toBe(false);
+      expect(result.problems.map((p) => [p.code, p.seq])).toEqual([
+        ['ERR_CHECKPOINT_KEY_NOT_VALID', null],
+        ['ERR_RECEIPT_KEY_NOT_VALID', 1],
+        ['ERR_RECEIPT_KEY_NOT_VALID', 2],
+        ['ERR_RECEIPT_KEY_NOT_VALID', 3],
+      ]);
+      expect(result.problems[1]?.message).toContain(`signs chain "replica-2", not "${chainId}"`);
+    });
+
+    it('accepts them on its own chain', () => {
+      const { receipts, jwks, chainId } = makeChain(3);
+      const own = { keys: jwks.keys.map((key) => ({ ...key, chain: chainId })) };
+      expect(verifyChain(receipts, own).problems).toEqual([]);
+    });
+  });
+
   describe('when the tail is checked against a checkpoint', () => {
     it('says how many of the newest receipts were cut off', () => {
       const { receipts, jwks, signer, chainId } = makeChain(8);

@@ -82,6 +82,11 @@ describe('verifyReceipt', () => {
       ],
       ['a string nbf', { keys: [{ ...signer.publicJwk, nbf: '10' }] }, '"nbf" must be a number'],
       [
+        'an empty chain',
+        { keys: [{ ...signer.publicJwk, chain: '' }] },
+        '"chain" must be a non-empty string',
+      ],
+      [
         'two keys with one kid',
         { keys: [signer.publicJwk, { ...newSigner().publicJwk, kid: signer.kid }] },
         'duplicate kid',

@@ -132,6 +132,21 @@ function checkSignature(
   }
   const problems: Problem[] = [];
   const at = Date.parse(signed.created_at);
+  if (key.chain !== null && key.chain !== signed.chain) {
+    // One replica's key cannot rewrite another replica's chain.
+    problems.push(
+      problem(
+        codes.keyNotValid,
+        seq,
+        where,
+        `key "${key.kid}" signs chain "${key.chain}", not "${signed.chain}"`,
+        {
+          line,
+          field: 'chain',
+        },
+      ),
+    );
+  }
   if (key.notBefore !== null && at < key.notBefore) {
     problems.push(
       problem(
