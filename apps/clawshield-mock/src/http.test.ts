@@ -2,6 +2,7 @@ import { parseKeySet, verifyApproval } from '@openexec/approval-verifier';
 import supertest from 'supertest';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { createMockApp } from './http.js';
+import { escapeHtml } from './page.js';
 import { ApprovalQueue } from './queue.js';
 import { FIXED_NOW, fixedApprover, TEST_KID, TEST_PUBLIC_KEY_PEM, testKey } from './test-support/fixtures.js';
 
@@ -232,6 +233,51 @@ describe('the mock HTTP API', () => {
         .expect(403);
       expect(response.body).toEqual({ code: 'csrf_token_invalid', detail: 'reload the page and try again' });
       expect(queue.get(id).status).toBe('pending');
+    });
+  });
+
+  describe('hostile requests', () => {
+    const submit = (body: object) => http.post('/requests').send(body).expect(201);
+    it("refuses an empty form post: no CSRF token, not the JSON route's approve with defaults", async () => {
+      const { id } = (await submit({ action: 'echo' })).body;
+      const response = await http
+        .post(`/requests/${id}/approve`)
+        .set('Content-Type', 'application/x-www-form-urlencoded');
+      expect(response.status).toBeGreaterThanOrEqual(400);
+      expect(response.status).toBeLessThan(500);
+      expect(queue.get(id).status).toBe('pending');
+    });
+
+    it('refuses a payload nested deeper than the API accepts, and keeps serving the queue', async () => {
+      const nest = (levels: number) => {
+        let value: unknown = 0;
+        for (let i = 0; i < levels; i++) value = [value];
+        return value;
+      };
+      for (const path of ['/requests', '/approvals']) {
+        const response = await http
+          .post(path)
+          .send({ action: 'echo', payload: { deep: nest(100) } })
+          .expect(400);
+        expect(response.body.detail).toContain('must not nest deeper than 32 levels');
+        await http
+          .post(path)
+          .send({ action: 'echo', payload: { deep: nest(5_000) } })
+          .expect(400);
+      }
+      await submit({ action: 'echo', payload: { fits: nest(30) } });
+      await http.get('/requests').expect(200);
+      await http.get('/').expect(200);
+    });
+
+    it('shows a large payload unindented, no larger than it was sent', async () => {
+      let nested: unknown = Array.from({ length: 5_000 }, () => 0);
+      for (let i = 0; i < 30; i++) nested = [nested];
+      const payload = { nested };
+      await submit({ action: 'echo', payload });
+      const page = (await http.get('/').expect(200)).text;
+      expect(page).toContain(escapeHtml(JSON.stringify(payload)));
+      expect(page.length).toBeLessThan(2 * escapeHtml(JSON.stringify(payload)).length);
     });
   });
 

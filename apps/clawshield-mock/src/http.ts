@@ -161,13 +161,18 @@ export function createMockApp(options: MockAppOptions): express.Express {
     (req: Request, res: Response, next: NextFunction): void => {
       const hasBody =
         req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
-      const kind: BodyKind | null = !hasBody
-        ? 'empty'
-        : req.is('application/json')
-          ? 'json'
-          : req.is('application/x-www-form-urlencoded')
-            ? 'form'
-            : null;
+      // A form post is a form post even when empty: it must carry the page's CSRF token, and
+      // an empty one must not pass as the JSON API's "approve with defaults".
+      const isForm = /^application\/x-www-form-urlencoded\s*(;|$)/i.test(req.headers['content-type'] ?? '');
+      const kind: BodyKind | null = isForm
+        ? 'form'
+        : !hasBody
+          ? 'empty'
+          : req.is('application/json')
+            ? 'json'
+            : req.is('application/x-www-form-urlencoded')
+              ? 'form'
+              : null;
       if (kind === null || !accept.includes(kind)) {
         next(new HttpError('unsupported_media_type', 'send application/json'));
         return;

@@ -1,4 +1,13 @@
-import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  lstatSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseKeySet } from '@openexec/approval-verifier';
@@ -86,6 +95,26 @@ describe('approver keys', () => {
       writeKeyFiles(dir, second, { force: true });
       expect(statSync(first.privateKey).mode & 0o777).toBe(0o600);
       expect(readApproverKeyFile(first.privateKey).kid).toBe(second.kid);
+    });
+  });
+
+  describe('with force', () => {
+    it('writes the new key into a new file, never through the old one or a symlink at its path', () => {
+      const dir = tmp();
+      const first = writeKeyFiles(dir, generateApproverKey());
+      chmodSync(first.privateKey, 0o644);
+      const second = generateApproverKey();
+      writeKeyFiles(dir, second, { force: true });
+      expect(statSync(first.privateKey).mode & 0o777).toBe(0o600);
+
+      const elsewhere = join(tmp(), 'not-a-key');
+      writeFileSync(elsewhere, 'untouched', { mode: 0o644 });
+      rmSync(first.privateKey);
+      symlinkSync(elsewhere, first.privateKey);
+      writeKeyFiles(dir, generateApproverKey(), { force: true });
+      expect(readFileSync(elsewhere, 'utf8')).toBe('untouched');
+      expect(lstatSync(first.privateKey).isSymbolicLink()).toBe(false);
+      expect(statSync(first.privateKey).mode & 0o777).toBe(0o600);
     });
   });
 

@@ -5,7 +5,7 @@ import {
   generateKeyPairSync,
   type KeyObject,
 } from 'node:crypto';
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { MockError } from './errors.js';
 
@@ -123,7 +123,10 @@ export function writeKeyFiles(dir: string, key: ApproverKey, options: { force?: 
   };
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   try {
-    writeFileSync(files.privateKey, privateKeyPem(key), { mode: 0o600, flag: options.force ? 'w' : 'wx' });
+    // Replaced by a new file, never written into the old one: an old file's looser mode (or a
+    // symlink at its path) would hold the new key until a later chmod.
+    if (options.force) rmSync(files.privateKey, { force: true });
+    writeFileSync(files.privateKey, privateKeyPem(key), { mode: 0o600, flag: 'wx' });
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'EEXIST') {
       throw new MockError(
@@ -135,7 +138,7 @@ export function writeKeyFiles(dir: string, key: ApproverKey, options: { force?: 
       cause: error,
     });
   }
-  // `mode` only applies to a newly created file; a replaced one keeps its old mode otherwise.
+  // `mode` is filtered by the umask; the key is the owner's only, whatever the umask.
   chmodSync(files.privateKey, 0o600);
   writeFileSync(files.publicKey, key.publicPem, { mode: 0o644 });
   writeFileSync(files.jwks, `${JSON.stringify(jwksOf(key), null, 2)}\n`, { mode: 0o644 });

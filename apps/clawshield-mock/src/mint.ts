@@ -33,11 +33,32 @@ const NonceSchema = z
   .regex(/^[^\u0000-\u001f\u007f]+$/, 'must not contain control characters')
   .refine((value) => value.trim() === value, 'must not start or end with whitespace');
 
+/** As deep as openexec-api accepts a request body: a deeper payload could never be executed. */
+export const MAX_PAYLOAD_DEPTH = 32;
+
+/** Whether `value` nests at most `limit` levels (checked without recursion: it may be hostile). */
+function nestsWithin(value: unknown, limit: number): boolean {
+  const pending: Array<[unknown, number]> = [[value, 1]];
+  for (let next = pending.pop(); next !== undefined; next = pending.pop()) {
+    const [item, depth] = next;
+    if (typeof item !== 'object' || item === null) continue;
+    if (depth > limit) return false;
+    for (const child of Object.values(item)) pending.push([child, depth + 1]);
+  }
+  return true;
+}
+
 /** What an approval is for. Shared by the CLI, the HTTP routes and the queue. */
 export const ApprovalSpecSchema = z.strictObject({
   action: z.string().min(1, 'must not be empty').max(64, 'must be at most 64 characters'),
   /** A JSON object, as openexec-api's `payload`; absent means `{}` there too. */
-  payload: z.record(z.string(), z.unknown()).default({}),
+  payload: z
+    .record(z.string(), z.unknown())
+    .refine(
+      (payload) => nestsWithin(payload, MAX_PAYLOAD_DEPTH),
+      `must not nest deeper than ${MAX_PAYLOAD_DEPTH} levels`,
+    )
+    .default({}),
   nonce: NonceSchema.optional(),
   max: z.number().int().min(1).max(MAX_USES_LIMIT).optional(),
   sub: z.string().min(1).max(256).optional(),

@@ -27,7 +27,13 @@ export function escapeHtml(value: string): string {
   return value.replace(/[&<>"']/g, (ch) => `&#${ch.charCodeAt(0)};`);
 }
 
-const json = (value: unknown) => escapeHtml(JSON.stringify(value, null, 2));
+// Indentation grows with nesting: a 64 KiB payload could print as megabytes. Past this size
+// the payload is shown as sent, unindented (never larger than the request that carried it).
+const PRETTY_LIMIT = 16 * 1024;
+const json = (value: unknown) => {
+  const pretty = JSON.stringify(value, null, 2);
+  return escapeHtml(pretty.length <= PRETTY_LIMIT ? pretty : JSON.stringify(value));
+};
 
 /** A legacy approval cannot bind the nonce the agent asked for: say so. */
 function nonceCell(record: ApprovalRequestRecord): string {
