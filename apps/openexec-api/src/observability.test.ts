@@ -103,6 +103,26 @@ describe('GET /metrics', () => {
 });
 
 describe('start-up warnings', () => {
+  it('warns when approvals from the development mock approver are accepted', async () => {
+    const key = newApproverKey();
+    const env = {
+      OPENEXEC_MODE: 'clawshield',
+      CLAWSHIELD_PUBLIC_KEY: key.publicPem,
+      CLAWSHIELD_TENANT_ID: 't',
+    };
+    const mock = await startTestServer({ ...env, OPENEXEC_ALLOW_MOCK_APPROVER: '1' });
+    const strict = await startTestServer(env);
+    try {
+      const warning = (logs: Array<Record<string, unknown>>) =>
+        logs.find((line) => String(line.msg).startsWith('OPENEXEC_ALLOW_MOCK_APPROVER is on'));
+      expect(warning(mock.logs)).toMatchObject({ level: 'warn' });
+      expect(warning(strict.logs)).toBeUndefined();
+    } finally {
+      await mock.close();
+      await strict.close();
+    }
+  });
+
   it('warns when the lease is not longer than the longest handler timeout', async () => {
     // failingHandler and the built-in handlers time out after one second: a lease of one
     // second is not longer; the default five minutes is.

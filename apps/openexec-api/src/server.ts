@@ -136,6 +136,11 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       'OPENEXEC_LEASE_MS is not longer than the longest handler timeout: a run that outlasts the lease is reported indeterminate while it still runs',
     );
   }
+  if (config.mode === 'clawshield' && config.approvals.allowMockIssuers) {
+    logger.warn(
+      'OPENEXEC_ALLOW_MOCK_APPROVER is on: approvals minted by the development mock approver are accepted; never in production',
+    );
+  }
   const keys = loadApprovalKeys(config);
   const keyPath = receiptKeyPath(config.receiptKeyFile, config.dbUrl);
   const { signer, privateKeyPem } = loadReceiptSigner(keyPath);
