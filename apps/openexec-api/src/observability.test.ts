@@ -79,6 +79,23 @@ describe('request logs', () => {
 });
 
 describe('GET /metrics', () => {
+  it('counts requests no route matched under one label, never their paths', async () => {
+    const server = await startTestServer();
+    try {
+      for (let i = 0; i < 5; i++) {
+        await server.http.get(`/receipts/%ZZ-path-${i}`).expect(400);
+        await server.http.get(`/no-such-route-${i}`).expect(404);
+      }
+      const text = (await server.http.get('/metrics')).text;
+      expect(text).not.toContain('-path-');
+      expect(text).not.toContain('no-such-route');
+      expect(text).toContain('openexec_http_requests_total{method="GET",route="unmatched",status="400"} 5');
+      expect(text).toContain('openexec_http_requests_total{method="GET",route="unmatched",status="404"} 5');
+    } finally {
+      await server.close();
+    }
+  });
+
   it('exposes requests, executions by outcome, approval rejections, replays, store latency and the receipt chain head', async () => {
     const server = await startTestServer();
     try {

@@ -189,7 +189,9 @@ export function requestLogging(logger: Logger, metrics: Metrics): RequestHandler
       metrics,
       req,
       res,
-      () => (req.route?.path as string | undefined) ?? (res.statusCode === 404 ? 'unmatched' : req.path),
+      // Never the raw path: each distinct one would be a new metrics series and anyone, before
+      // authentication, could grow them (and the process's memory) without bound.
+      () => (req.route?.path as string | undefined) ?? 'unmatched',
     );
     next();
   };
