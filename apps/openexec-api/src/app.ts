@@ -2,7 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { once } from 'node:events';
 import type { IncomingMessage, RequestListener } from 'node:http';
 import type { HandlerRegistry } from '@openexec/handler-registry';
-import type { ExecutionStore } from '@openexec/nonce-store';
+import { type ExecutionStore, StoreError } from '@openexec/nonce-store';
 import { type SignedCheckpoint, verifyReceipt } from '@openexec/receipts';
 import express, { type ErrorRequestHandler, type Request, type RequestHandler, type Response } from 'express';
 import type { Logger } from 'pino';
@@ -114,7 +114,11 @@ export function createApp(ctx: AppContext): App {
     }
     const reasons: string[] = [];
     const db = await ctx.store.ping();
-    if (!db.ok) reasons.push(db.reason);
+    if (!db.ok) {
+      // The driver's error text stays in the log: this probe answers anyone.
+      ctx.logger.warn({ reason: db.reason }, 'readiness: database not ready');
+      reasons.push(db.reason.startsWith('database unreachable') ? 'database unreachable' : db.reason);
+    }
     if (ctx.config.mode === 'clawshield' && ctx.approvalKeyCount === 0)
       reasons.push('no approval keys loaded');
     if (reasons.length > 0) {
@@ -248,10 +252,17 @@ export function createApp(ctx: AppContext): App {
   const onError: ErrorRequestHandler = (error, _req, res, _next) => {
     // Express's router marks a path parameter that is not valid percent-encoding 400 (a
     // URIError); it is the client's mistake, not a 500.
+    // A database that is down or locked is the service's condition, not a bug: 503 and a
+    // retry, as on /execute, not 500.
     const answer =
       error instanceof URIError && (error as { status?: unknown }).status === 400
         ? new ApiError(400, 'invalid_request', 'the request path is not valid percent-encoding')
-        : error;
+        : error instanceof StoreError
+          ? new ApiError(503, 'store_unavailable', 'the database is unavailable; try again', {
+              headers: { 'Retry-After': '1' },
+              cause: error,
+            })
+          : error;
     sendError(res, answer, ctx.logger, res.locals.log as RequestLog | undefined);
   };
   app.use(onError);

@@ -50,7 +50,16 @@ describe('database outages', () => {
         .send({ action: 'count', payload: {}, nonce: 'during' });
       expect(during.status).toBe(503);
       expect(during.body.code).toBe('store_unavailable');
-      expect((await server.http.get('/ready')).status).toBe(503);
+      const ready = await server.http.get('/ready');
+      expect(ready.status).toBe(503);
+      // The driver's error text is logged, not shown to anyone who asks.
+      expect(ready.body.detail).toBe('database unreachable');
+      // Every route that needs the database says so, as /execute does (not a 500).
+      for (const path of ['/receipts/some-id', '/receipts', '/.well-known/openexec-keys.json']) {
+        const answer = await server.http.get(path);
+        expect([path, answer.status, answer.body.code]).toEqual([path, 503, 'store_unavailable']);
+        expect(answer.headers['retry-after']).toBe('1');
+      }
       expect(runsIn(runs)).toEqual(['before']);
 
       await proxy.up();
