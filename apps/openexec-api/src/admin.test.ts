@@ -35,6 +35,11 @@ describe('openexec-admin', () => {
       [['frobnicate'], 'unknown command frobnicate'],
       [[], 'a command is required'],
       [['purge', '--older-than-days', '3'], "Unknown option '--older-than-days'"],
+      // Number('') is 0: an empty value would have cleared every stored response.
+      [['purge', '--older-than-hours', ''], '--older-than-hours must be a number of hours'],
+      [['purge', '--older-than-hours', ' '], '--older-than-hours must be a number of hours'],
+      [['purge', '--older-than-hours', '0x10'], '--older-than-hours must be a number of hours'],
+      [['purge'], '--older-than-hours must be a number of hours'],
     ] as const) {
       const run = admin(url, [...args]);
       expect(run.status).toBe(2);

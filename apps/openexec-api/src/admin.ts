@@ -67,12 +67,21 @@ function parseOptions(args: string[]) {
   }
 }
 
+/** Decimal digits only: Number() reads '' and ' ' as 0 (purge everything) and '0x10' as 16. */
+function purgeHours(given: string | undefined): number {
+  if (given === undefined || !/^\d+(\.\d+)?$/.test(given)) {
+    return fail('--older-than-hours must be a number of hours, such as 720');
+  }
+  return Number(given);
+}
+
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
   // Usage errors first: they need no database.
   if (!command || !COMMANDS.has(command))
     fail(command ? `unknown command ${command}` : 'a command is required');
   const values = parseOptions(rest);
+  if (command === 'purge') purgeHours(values['older-than-hours']);
   const url = process.env.OPENEXEC_DB_URL ?? 'sqlite:///openexec.db';
   const location = parseDatabaseUrl(url);
   // Opening a mistyped path would create an empty database and report no indeterminate
@@ -125,8 +134,7 @@ async function main(argv: string[]): Promise<void> {
         return;
       }
       case 'purge': {
-        const hours = Number(values['older-than-hours']);
-        if (!Number.isFinite(hours) || hours < 0) fail('--older-than-hours must be a number of hours');
+        const hours = purgeHours(values['older-than-hours']);
         const now = Date.now();
         console.log(
           JSON.stringify(
