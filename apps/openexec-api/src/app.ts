@@ -71,7 +71,6 @@ export function createApp(ctx: AppContext): App {
   // Each is a list: a switched-off control adds no layer to the routes (a router layer per
   // request is not free).
   const limitPerIpLayer: RequestHandler[] = perIp ? [asLayer(limitPerIp)] : [];
-  const authenticateLayer: RequestHandler[] = ctx.apiKeys ? [asLayer(authenticateCaller)] : [];
 
   const execute = executeRoute(ctx, (req) => {
     limitPerIp(req);
@@ -180,16 +179,30 @@ export function createApp(ctx: AppContext): App {
     },
   );
 
-  app.get('/receipts/:id', ...authenticateLayer, async (req: Request, res: Response) => {
+  app.get('/receipts/:id', async (req: Request, res: Response) => {
+    const caller = authenticateCaller(req);
     const id = z.string().min(1).max(200).safeParse(req.params.id);
     if (!id.success) throw new ApiError(400, 'invalid_request', 'bad execution id');
     const [receipt] = await ctx.store.receiptsOfExecution(id.data);
-    if (!receipt) throw new ApiError(404, 'not_found', `no receipt for execution ${id.data}`);
+    // A key limited to a tenant reads that tenant's receipts only; another's is not found
+    // (saying "forbidden" would confirm the execution exists).
+    if (!receipt || (caller?.tenant && receiptTenant(receipt) !== caller.tenant)) {
+      throw new ApiError(404, 'not_found', `no receipt for execution ${id.data}`);
+    }
     res.type('application/json').send(receipt);
   });
 
   // JSON Lines export of a chain, streamed page by page (never built in memory).
-  app.get('/receipts', ...authenticateLayer, async (req: Request, res: Response) => {
+  app.get('/receipts', async (req: Request, res: Response) => {
+    const caller = authenticateCaller(req);
+    // A chain interleaves every tenant's receipts, and a filtered one would not verify.
+    if (caller?.tenant) {
+      throw new ApiError(
+        403,
+        'tenant_key_not_allowed',
+        "the chain export holds every tenant's receipts: it needs a key not limited to a tenant",
+      );
+    }
     const query = ReceiptExportQuerySchema.safeParse(req.query);
     if (!query.success) throw new ApiError(400, 'invalid_request', describeIssues(query.error));
     const chain = query.data.chain ?? ctx.receipts.chain;
@@ -295,6 +308,14 @@ export function createApp(ctx: AppContext): App {
 }
 
 /** A check that throws an `ApiError` as an Express layer. */
+function receiptTenant(body: string): unknown {
+  try {
+    return (JSON.parse(body) as { tenant?: unknown }).tenant;
+  } catch {
+    return undefined;
+  }
+}
+
 function asLayer(check: (req: IncomingMessage) => unknown): RequestHandler {
   return (req, _res, next) => {
     try {

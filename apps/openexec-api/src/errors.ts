@@ -19,6 +19,7 @@ export type ApiErrorCode =
   | 'nonce_conflict'
   | 'not_found'
   | 'method_not_allowed'
+  | 'tenant_key_not_allowed'
   | 'store_unavailable'
   | 'shutting_down'
   | 'internal_error'

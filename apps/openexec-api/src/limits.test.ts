@@ -76,6 +76,25 @@ describe('caller authentication', () => {
     expect(other.status).toBe(200);
     expect(other.body.replayed).toBe(false);
     expect(await server.store.lookup('ops-tenant', 'shared')).toMatchObject({ state: 'succeeded' });
+
+    // Receipts: a key limited to a tenant reads its own tenant's only, and cannot export the
+    // chain (it holds every tenant's receipts); a key for the service's tenant reads both.
+    const mine = await server.http
+      .get(`/receipts/${other.body.id}`)
+      .set('Authorization', `Bearer ${OPS_KEY}`);
+    expect([mine.status, mine.body.tenant]).toEqual([200, 'ops-tenant']);
+    const defaultTenant = (await server.store.lookup('default', 'shared'))?.id;
+    const theirs = await server.http
+      .get(`/receipts/${defaultTenant}`)
+      .set('Authorization', `Bearer ${OPS_KEY}`);
+    expect([theirs.status, theirs.body.code]).toEqual([404, 'not_found']);
+    const exported = await server.http.get('/receipts').set('Authorization', `Bearer ${OPS_KEY}`);
+    expect([exported.status, exported.body.code]).toEqual([403, 'tenant_key_not_allowed']);
+    expect(
+      (await server.http.get(`/receipts/${other.body.id}`).set('Authorization', `Bearer ${AGENT_KEY}`))
+        .status,
+    ).toBe(200);
+    expect((await server.http.get('/receipts').set('Authorization', `Bearer ${AGENT_KEY}`)).status).toBe(200);
   });
 
   it('refuses a key file with plaintext keys or duplicate ids, naming the variable', async () => {

@@ -197,7 +197,7 @@ export const OPERATIONS: readonly Operation[] = [
   {
     method: 'get',
     path: '/receipts/{id}',
-    summary: 'The receipt of an execution',
+    summary: "The receipt of an execution (a key limited to a tenant: that tenant's only)",
     auth: true,
     responses: {
       '200': { description: 'receipt', schema: SignedReceiptSchema, example: RECEIPT_EXAMPLE },
@@ -209,7 +209,13 @@ export const OPERATIONS: readonly Operation[] = [
     path: '/receipts',
     summary: 'Export a receipt chain as JSON Lines (query: chain, from, to)',
     auth: true,
-    responses: { '200': { description: 'one signed receipt per line', contentType: 'application/x-ndjson' } },
+    responses: {
+      '200': { description: 'one signed receipt per line', contentType: 'application/x-ndjson' },
+      '403': error(
+        "the chain export holds every tenant's receipts: it needs a key not limited to a tenant",
+        'tenant_key_not_allowed',
+      ),
+    },
   },
   {
     method: 'get',
