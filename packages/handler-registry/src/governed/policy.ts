@@ -168,6 +168,17 @@ export function checkEnv(
   return null;
 }
 
+const CWD_NOT_FOUND: PolicyViolation = {
+  code: 'ERR_CWD_NOT_FOUND',
+  message: 'cwd is not an existing directory under the action root',
+  path: ['cwd'],
+};
+const CWD_RESOLVES_OUTSIDE: PolicyViolation = {
+  code: 'ERR_CWD_OUTSIDE_ROOT',
+  message: 'cwd resolves outside the action root',
+  path: ['cwd'],
+};
+
 export type CwdResolution = { ok: true; dir: string } | { ok: false; violation: PolicyViolation };
 
 /**
@@ -205,24 +216,10 @@ export function resolveCwd(root: string | null, requested: string | undefined): 
     real = realpathSync(candidate);
     if (!statSync(real).isDirectory()) throw new Error('not a directory');
   } catch {
-    return {
-      ok: false,
-      violation: {
-        code: 'ERR_CWD_NOT_FOUND',
-        message: 'cwd is not an existing directory under the action root',
-        path: ['cwd'],
-      },
-    };
+    return { ok: false, violation: CWD_NOT_FOUND };
   }
   if (!isInside(real, root)) {
-    return {
-      ok: false,
-      violation: {
-        code: 'ERR_CWD_OUTSIDE_ROOT',
-        message: 'cwd resolves outside the action root',
-        path: ['cwd'],
-      },
-    };
+    return { ok: false, violation: CWD_RESOLVES_OUTSIDE };
   }
   return { ok: true, dir: real };
 }
@@ -239,14 +236,7 @@ export function pinCwd(root: string, dir: string): PinnedCwd {
   try {
     fd = openSync(dir, constants.O_RDONLY | constants.O_DIRECTORY);
   } catch {
-    return {
-      ok: false,
-      violation: {
-        code: 'ERR_CWD_NOT_FOUND',
-        message: 'cwd is not an existing directory under the action root',
-        path: ['cwd'],
-      },
-    };
+    return { ok: false, violation: CWD_NOT_FOUND };
   }
   let real: string | null = null;
   try {
@@ -256,14 +246,7 @@ export function pinCwd(root: string, dir: string): PinnedCwd {
   }
   if (real === null || !isInside(real, root)) {
     closeSync(fd);
-    return {
-      ok: false,
-      violation: {
-        code: 'ERR_CWD_OUTSIDE_ROOT',
-        message: 'cwd resolves outside the action root',
-        path: ['cwd'],
-      },
-    };
+    return { ok: false, violation: CWD_RESOLVES_OUTSIDE };
   }
   return { ok: true, fd, dir: real };
 }
