@@ -307,7 +307,7 @@ export function createApp(ctx: AppContext): App {
   });
 }
 
-/** A check that throws an `ApiError` as an Express layer. */
+/** The tenant a stored receipt names. */
 function receiptTenant(body: string): unknown {
   try {
     return (JSON.parse(body) as { tenant?: unknown }).tenant;
@@ -316,6 +316,7 @@ function receiptTenant(body: string): unknown {
   }
 }
 
+/** A check that throws an `ApiError` as an Express layer. */
 function asLayer(check: (req: IncomingMessage) => unknown): RequestHandler {
   return (req, _res, next) => {
     try {
