@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { hashApiKey } from './auth.js';
 import { RateLimiter } from './limits.js';
+import { mintV1, newApproverKey } from './test-support/approvals.js';
 import { countingHandler, runsIn } from './test-support/handlers.js';
 import { startTestServer, type TestServer } from './test-support/server.js';
 
@@ -95,6 +96,27 @@ describe('caller authentication', () => {
         .status,
     ).toBe(200);
     expect((await server.http.get('/receipts').set('Authorization', `Bearer ${AGENT_KEY}`)).status).toBe(200);
+  });
+
+  it("runs a tenant key's approvals addressed to its tenant, not to the service's", async () => {
+    const approver = newApproverKey();
+    const server = await start({
+      OPENEXEC_MODE: 'clawshield',
+      CLAWSHIELD_PUBLIC_KEY: approver.publicPem,
+      CLAWSHIELD_TENANT_ID: 'service-tenant',
+      OPENEXEC_API_KEYS_FILE: keysFile([{ id: 'ops', sha256: hashApiKey(OPS_KEY), tenant: 'ops-tenant' }]),
+    });
+    const request = (tenant: string, nonce: string) => ({
+      action: 'echo',
+      payload: {},
+      nonce,
+      approval_artifact: mintV1(approver, { tenant, action: 'echo', payload: {}, nonce }),
+    });
+    const send = (body: object) =>
+      server.http.post('/execute').set('Authorization', `Bearer ${OPS_KEY}`).send(body);
+    expect((await send(request('ops-tenant', 'own'))).status).toBe(200);
+    const other = await send(request('service-tenant', 'service'));
+    expect([other.status, other.body.code]).toEqual([403, 'approval_audience_mismatch']);
   });
 
   it('refuses a key file with plaintext keys or duplicate ids, naming the variable', async () => {
