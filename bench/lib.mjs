@@ -67,6 +67,12 @@ export function median(values) {
   return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
 }
 
+/** The nearest-rank percentile `p` (0 – 100) of a list of numbers. */
+export function percentile(values, p) {
+  const sorted = Float64Array.from(values).sort();
+  return sorted[Math.max(0, Math.ceil((p / 100) * sorted.length) - 1)];
+}
+
 /** The payload of every benchmark request (its keys already in RFC 8785 order). */
 export const PAYLOAD = { msg: 'hello', n: 42 };
 
@@ -79,9 +85,11 @@ export function executeBody(extra = () => ({})) {
 /**
  * POSTs /execute over `connections` keep-alive connections for `duration` seconds, each request
  * with a fresh body; with `rate`, at a fixed `rate` requests/s in all instead of as fast as the
- * server answers.
+ * server answers. Resolves with autocannon's result plus `latencies`: every response's latency
+ * in ms, so that percentiles over several turns are exact rather than a median of percentiles.
  */
 export function driveExecute(url, { connections, duration, rate, body = () => executeBody() }) {
+  const latencies = [];
   return new Promise((resolve, reject) => {
     const instance = autocannon(
       {
@@ -98,8 +106,9 @@ export function driveExecute(url, { connections, duration, rate, body = () => ex
           },
         ],
       },
-      (error, result) => (error ? reject(error) : resolve(result)),
+      (error, result) => (error ? reject(error) : resolve({ ...result, latencies })),
     );
+    instance.on('response', (_client, _status, _bytes, responseTime) => latencies.push(responseTime));
     autocannon.track(instance, {
       renderProgressBar: false,
       renderResultsTable: false,
