@@ -85,11 +85,14 @@ export function executeBody(extra = () => ({})) {
 /**
  * POSTs /execute over `connections` keep-alive connections for `duration` seconds, each request
  * with a fresh body; with `rate`, at a fixed `rate` requests/s in all instead of as fast as the
- * server answers. Resolves with autocannon's result plus `latencies`: every response's latency
- * in ms, so that percentiles over several turns are exact rather than a median of percentiles.
+ * server answers. Resolves with autocannon's result plus `latencies`: the latency in ms of every
+ * request sent `settleMs` or more after the start (the first ones queue behind the opening of
+ * every connection at once), so that percentiles over several turns are exact rather than a
+ * median of percentiles.
  */
-export function driveExecute(url, { connections, duration, rate, body = () => executeBody() }) {
+export function driveExecute(url, { connections, duration, rate, settleMs = 0, body = () => executeBody() }) {
   const latencies = [];
+  const started = performance.now();
   return new Promise((resolve, reject) => {
     const instance = autocannon(
       {
@@ -108,7 +111,9 @@ export function driveExecute(url, { connections, duration, rate, body = () => ex
       },
       (error, result) => (error ? reject(error) : resolve({ ...result, latencies })),
     );
-    instance.on('response', (_client, _status, _bytes, responseTime) => latencies.push(responseTime));
+    instance.on('response', (_client, _status, _bytes, responseTime) => {
+      if (performance.now() - responseTime - started >= settleMs) latencies.push(responseTime);
+    });
     autocannon.track(instance, {
       renderProgressBar: false,
       renderResultsTable: false,
