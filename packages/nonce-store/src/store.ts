@@ -459,12 +459,15 @@ class PrismaExecutionStore implements ExecutionStore {
   /**
    * One transaction for every queued operation. A failing batch is retried op by op, so one bad
    * op cannot sink the rest, and a batch whose commit answer was lost (it may have committed,
-   * even a batch of one) is answered from what is stored.
+   * even a batch of one) is answered from what is stored. A batch that could not take SQLite's
+   * write lock wrote nothing, and each op alone would wait the busy timeout again, one after
+   * the other: it is refused as a whole.
    */
   async #commitBatch(ops: Op[]): Promise<Array<OpResult | Error>> {
     try {
       return await this.#transactionWithRetry(ops, false);
-    } catch {
+    } catch (error) {
+      if (this.#sqliteThread && isLockTimeout(error)) return ops.map(() => asUnavailable(error));
       const results: Array<OpResult | Error> = [];
       for (const op of ops) {
         try {
@@ -951,6 +954,16 @@ function compare(a: string, b: string): number {
 function isRetryable(error: unknown): boolean {
   const text = describe(error);
   return /40P01|40001|deadlock detected|could not serialize|ERR_STALE_CHAIN_HEAD/i.test(text);
+}
+
+/**
+ * SQLITE_BUSY from the write thread: its `BEGIN IMMEDIATE` found the lock held past the busy
+ * timeout. In WAL mode (the thread refuses any other) that is the only statement that waits
+ * for the lock, so nothing of the batch was written.
+ */
+function isLockTimeout(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && code.startsWith('SQLITE_BUSY');
 }
 
 function asUnavailable(error: unknown): StoreError {
