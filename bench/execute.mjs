@@ -220,7 +220,7 @@ try {
       `\n/execute benchmark${runs > 1 ? `, run ${run} of ${runs}` : ''}: ${connections} connections${rate ? `, offered ${rate} req/s` : ''}, unique nonces, each target ${duration} s in ${turns} turns of ${turnSeconds} s (ABBA order) after a ${turnSeconds} s warm-up, ${cpus().length} CPUs, Node ${process.version}\n`,
     );
     console.log(
-      "| target | req/s | p50 ms | p99 ms, all requests (worst turn's) | errors | % of ceiling | server CPU µs/request | main thread µs/request |",
+      "| target | req/s | p50 ms | p99 ms (worst turn's) | errors | % of ceiling | server CPU µs/request | main thread µs/request |",
     );
     console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
     for (const row of rows) {

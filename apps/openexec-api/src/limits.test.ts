@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { hashApiKey } from './auth.js';
 import { RateLimiter } from './limits.js';
 import { mintV1, newApproverKey } from './test-support/approvals.js';
-import { countingHandler, runsIn } from './test-support/handlers.js';
+import { countingHandler, runsIn, stubbornHandler } from './test-support/handlers.js';
 import { startTestServer, type TestServer } from './test-support/server.js';
 
 const servers: TestServer[] = [];
@@ -184,6 +184,29 @@ describe('abuse limits', () => {
     expect(refused).toHaveLength(4);
     expect(refused[0]?.body.code).toBe('too_many_executions');
     expect(runsIn(runs)).toHaveLength(2);
+  });
+
+  it('keeps counting a handler that runs on after its timeout until it stops', async () => {
+    const stubborn = stubbornHandler();
+    const server = await startTestServer(
+      { OPENEXEC_MAX_CONCURRENT_PER_ACTION: '1', OPENEXEC_RATE_LIMIT_PER_IP: '0' },
+      [stubborn.handler],
+    );
+    servers.push(server);
+    const send = (nonce: string) =>
+      server.http.post('/execute').send({ action: 'stubborn', payload: {}, nonce });
+
+    const first = await send('s-1');
+    expect([first.status, first.body.code]).toEqual([502, 'handler_timeout']);
+    // Its outcome is stored, but it is still running: its slot is not free.
+    const second = await send('s-2');
+    expect([second.status, second.body.code]).toEqual([429, 'too_many_executions']);
+    expect(await server.store.lookup('default', 's-2')).toBeNull();
+
+    stubborn.finish();
+    await new Promise((resolve) => setImmediate(resolve));
+    // Stopped: the slot is free, and the next run (no longer held up) succeeds.
+    expect((await send('s-3')).status).toBe(200);
   });
 
   it('cuts off a client that sends its headers too slowly (slowloris) with 408', async () => {

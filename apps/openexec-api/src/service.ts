@@ -121,6 +121,12 @@ export class ExecutionService {
         },
       );
     }
+    // The slot is free once the execution has answered and its handler has stopped: a handler
+    // that ignores its abort signal runs on after its timeout, and keeps counting.
+    let holders = 1;
+    const letGo = () => {
+      if (--holders === 0) release();
+    };
     try {
       return await this.#executeValidated({
         body,
@@ -132,9 +138,13 @@ export class ExecutionService {
         handler,
         validInput: validInput.data,
         signal: input.signal,
+        holdSlot: () => {
+          holders++;
+          return letGo;
+        },
       });
     } finally {
-      release();
+      letGo();
     }
   }
 
@@ -148,6 +158,8 @@ export class ExecutionService {
     handler: Handler;
     validInput: unknown;
     signal: AbortSignal | undefined;
+    /** Keeps the action's concurrency slot until the returned function is called. */
+    holdSlot: () => () => void;
   }): Promise<ExecuteOutput> {
     const { store, config } = this.#deps;
     const { body, nonce, tenant, payload, requestDigest, handler } = v;
@@ -213,7 +225,11 @@ export class ExecutionService {
       handler,
       v.validInput,
       { executionId: execution.id, tenant, nonce },
-      { maxResultBytes: config.maxResultBytes, ...(v.signal ? { signal: v.signal } : {}) },
+      {
+        maxResultBytes: config.maxResultBytes,
+        onSettled: v.holdSlot(),
+        ...(v.signal ? { signal: v.signal } : {}),
+      },
     );
     const result = outcome.status === 'succeeded' ? outcome.result : null;
     const resultJson = pythonResultJson(result);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { defineHandler } from './define.js';
+import { defineHandler, type Handler } from './define.js';
 import { HandlerFailure } from './errors.js';
 import { runHandler } from './run.js';
 
@@ -89,6 +89,53 @@ describe('runHandler', () => {
     );
     expect(outcome).toMatchObject({ status: 'failed', code: 'handler_timeout' });
     expect(aborted).toBe(true);
+  });
+
+  it('reports a handler that ignores its signal as settled only when it stops', async () => {
+    let stop: () => void = () => {};
+    let settled = 0;
+    const outcome = await runHandler(
+      handler(
+        () =>
+          new Promise((resolve) => {
+            stop = () => resolve({ value: 'late' });
+          }),
+        50,
+      ),
+      {},
+      context,
+      { ...limits, onSettled: () => settled++ },
+    );
+    expect(outcome).toMatchObject({ status: 'failed', code: 'handler_timeout' });
+    expect(settled).toBe(0);
+    stop();
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(settled).toBe(1);
+  });
+
+  it('reports every other run as settled once, by the time its outcome is returned', async () => {
+    const runs: Array<[string, Handler, AbortSignal | undefined]> = [
+      ['succeeded', handler(() => ({ value: 1 })), undefined],
+      [
+        'thrown',
+        handler(() => {
+          throw new Error('x');
+        }),
+        undefined,
+      ],
+      ['rejected', handler(() => Promise.reject(new Error('x'))), undefined],
+      ['invalid output', handler(() => ({ other: 1 })), undefined],
+      ['aborted before it started', handler(() => ({ value: 1 })), AbortSignal.abort()],
+    ];
+    for (const [name, run, signal] of runs) {
+      let settled = 0;
+      await runHandler(run, {}, context, {
+        ...limits,
+        onSettled: () => settled++,
+        ...(signal ? { signal } : {}),
+      });
+      expect([name, settled]).toEqual([name, 1]);
+    }
   });
 
   it('fails a result outside the output schema with handler_output_invalid', async () => {

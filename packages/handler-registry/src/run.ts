@@ -17,6 +17,12 @@ export interface RunHandlerOptions {
   maxResultBytes: number;
   /** Aborts the run from outside (shutdown). */
   signal?: AbortSignal;
+  /**
+   * Called once the handler itself has settled: when the run ends, or, for a handler that
+   * ignores its signal, when it finally stops after its outcome (timeout, abort) was returned.
+   * JavaScript cannot stop a promise, so this is how a caller keeps counting such a run.
+   */
+  onSettled?: () => void;
 }
 
 /**
@@ -33,6 +39,7 @@ export async function runHandler(
   const started = performance.now();
   const elapsed = () => Math.round((performance.now() - started) * 1000) / 1000;
   if (options.signal?.aborted) {
+    options.onSettled?.();
     return {
       status: 'failed',
       code: 'handler_aborted',
@@ -49,11 +56,11 @@ export async function runHandler(
     onOuterAbort = () => resolve('aborted');
     options.signal?.addEventListener('abort', onOuterAbort, { once: true });
   });
+  const running = Promise.resolve().then(() => handler.run(input, { ...context, signal: controller.signal }));
+  const settled = () => options.onSettled?.();
+  running.then(settled, settled);
   try {
-    const raced = await Promise.race([
-      Promise.resolve().then(() => handler.run(input, { ...context, signal: controller.signal })),
-      stop,
-    ]);
+    const raced = await Promise.race([running, stop]);
     if (raced === 'timeout' || raced === 'aborted') {
       controller.abort(new Error(`handler ${raced}`));
       return raced === 'timeout'

@@ -69,3 +69,27 @@ export const badOutputHandler = defineHandler({
   sideEffects: false,
   run: () => ({ ok: 'yes' }) as unknown as { ok: boolean },
 });
+
+/**
+ * A handler that ignores its abort signal: it runs on after its 100 ms timeout until the test
+ * calls `finish()`.
+ */
+export function stubbornHandler() {
+  let finish: () => void = () => {};
+  const stopped = new Promise<void>((resolve) => {
+    finish = resolve;
+  });
+  const handler = defineHandler({
+    name: 'stubborn',
+    version: '1.0.0',
+    input: z.object({}).strict(),
+    output: z.object({}),
+    timeoutMs: 100,
+    sideEffects: true,
+    run: async () => {
+      await stopped;
+      return {};
+    },
+  });
+  return { handler, finish };
+}
