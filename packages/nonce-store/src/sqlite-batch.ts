@@ -52,6 +52,7 @@ export class SqliteBatchWriter {
   readonly #completeExecution: SqliteStatement;
   readonly #insertReceipt: SqliteStatement;
   readonly #chainHead: SqliteStatement;
+  readonly #checkpoint: SqliteStatement;
   readonly #write: (ops: readonly SqliteBatchOp[], context: SqliteBatchContext) => SqliteBatchResult[];
 
   constructor(connection: SqliteConnection, selectRecord: string) {
@@ -83,6 +84,7 @@ export class SqliteBatchWriter {
     this.#chainHead = connection.prepare(
       'SELECT "seq", "hash" FROM "receipts" WHERE "chain" = ? ORDER BY "seq" DESC LIMIT 1',
     );
+    this.#checkpoint = connection.prepare('PRAGMA wal_checkpoint(PASSIVE)');
     this.#write = connection.transaction((ops: readonly SqliteBatchOp[], context: SqliteBatchContext) =>
       this.#writeInTransaction(ops, context),
     ).immediate;
@@ -90,6 +92,14 @@ export class SqliteBatchWriter {
 
   write(ops: readonly SqliteBatchOp[], context: SqliteBatchContext): SqliteBatchResult[] {
     return this.#write(ops, context);
+  }
+
+  /**
+   * Copies the WAL's committed pages into the database file as far as no reader still needs
+   * the old ones; never waits for a lock.
+   */
+  checkpoint(): void {
+    this.#checkpoint.get();
   }
 
   /** The last stored receipt of `chain`, or null for an empty chain. */
