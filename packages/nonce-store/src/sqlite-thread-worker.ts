@@ -48,8 +48,8 @@ async function open() {
 // and the database file's fsync take. This thread checkpoints instead once it has answered and
 // written everything that had arrived (setImmediate runs after the pending messages), every
 // CHECKPOINT_EVERY_OPS operations: a smaller copy, and no answer waits for it. p99 at 32
-// connections was 1.3 – 6.6 ms lower in 8 of 9 alternating runs (docs/performance.md). SQLite's
-// own checkpoint stays, at a higher mark, in case these cannot keep up.
+// connections was 0.4 – 6.6 ms lower in nine of nine alternating runs (docs/performance.md).
+// SQLite's own checkpoint stays, at a higher mark, in case these cannot keep up.
 const CHECKPOINT_EVERY_OPS = 128;
 const BACKSTOP_CHECKPOINT_FRAMES = 4_000;
 let writtenSinceCheckpoint = 0;
