@@ -202,9 +202,15 @@ describe('abuse limits', () => {
     const second = await send('s-2');
     expect([second.status, second.body.code]).toEqual([429, 'too_many_executions']);
     expect(await server.store.lookup('default', 's-2')).toBeNull();
+    const overrunning = async () =>
+      (await server.http.get('/metrics')).text.match(
+        /^openexec_handlers_overrunning\{action="stubborn"\} (\d+)$/m,
+      )?.[1];
+    expect(await overrunning()).toBe('1');
 
     stubborn.finish();
     await new Promise((resolve) => setImmediate(resolve));
+    expect(await overrunning()).toBe('0');
     // Stopped: the slot is free, and the next run (no longer held up) succeeds.
     expect((await send('s-3')).status).toBe(200);
   });

@@ -14,6 +14,11 @@ export interface ExecutionObserver {
   storeError(): void;
   /** A handler finished after an operator had resolved its execution (see docs/exactly-once.md). */
   outcomeAfterResolution(outcome: string): void;
+  /**
+   * A handler still running after its outcome (timeout, abort) was stored: +1 then, -1 when it
+   * stops. It holds its action's concurrency slot until then.
+   */
+  handlerOverrunning(action: string, change: 1 | -1): void;
 }
 
 export const noopObserver: ExecutionObserver = {
@@ -24,6 +29,7 @@ export const noopObserver: ExecutionObserver = {
   replay() {},
   storeError() {},
   outcomeAfterResolution() {},
+  handlerOverrunning() {},
 };
 
 export interface Metrics {
@@ -71,6 +77,12 @@ export function createMetrics(): Metrics {
     labelNames: ['outcome'],
     registers: [registry],
   });
+  const overrunning = new Gauge({
+    name: 'openexec_handlers_overrunning',
+    help: 'Handlers still running after their timeout or abort (each holds a concurrency slot), by action',
+    labelNames: ['action'],
+    registers: [registry],
+  });
   const buckets = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1];
   const reserve = new Histogram({
     name: 'openexec_reserve_seconds',
@@ -102,6 +114,7 @@ export function createMetrics(): Metrics {
       replay: (kind) => replays.inc({ kind }),
       storeError: () => storeErrors.inc(),
       outcomeAfterResolution: (outcome) => afterResolution.inc({ outcome }),
+      handlerOverrunning: (action, change) => overrunning.inc({ action }, change),
     },
   };
 }

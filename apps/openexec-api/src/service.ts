@@ -221,16 +221,27 @@ export class ExecutionService {
     }
 
     const execution = reservation.execution;
+    const letGo = v.holdSlot();
+    let stopped = false;
+    let overrunning = false;
     const outcome = await runHandler(
       handler,
       v.validInput,
       { executionId: execution.id, tenant, nonce },
       {
         maxResultBytes: config.maxResultBytes,
-        onSettled: v.holdSlot(),
+        onSettled: () => {
+          stopped = true;
+          if (overrunning) this.#observer.handlerOverrunning(body.action, -1);
+          letGo();
+        },
         ...(v.signal ? { signal: v.signal } : {}),
       },
     );
+    if (!stopped) {
+      overrunning = true;
+      this.#observer.handlerOverrunning(body.action, 1);
+    }
     const result = outcome.status === 'succeeded' ? outcome.result : null;
     const resultJson = pythonResultJson(result);
     const response: Record<string, unknown> = {

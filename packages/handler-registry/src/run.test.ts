@@ -138,6 +138,41 @@ describe('runHandler', () => {
     }
   });
 
+  it('never throws for an onSettled that does', async () => {
+    const throwing = () => {
+      throw new Error('caller bug');
+    };
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      await expect(
+        runHandler(
+          handler(() => ({ value: 1 })),
+          {},
+          context,
+          { ...limits, onSettled: throwing },
+        ),
+      ).resolves.toMatchObject({ status: 'succeeded' });
+      await expect(
+        runHandler(
+          handler(() => ({ value: 1 })),
+          {},
+          context,
+          {
+            ...limits,
+            onSettled: throwing,
+            signal: AbortSignal.abort(),
+          },
+        ),
+      ).resolves.toMatchObject({ status: 'failed', code: 'handler_aborted' });
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+  });
+
   it('fails a result outside the output schema with handler_output_invalid', async () => {
     expect(
       await runHandler(

@@ -38,8 +38,14 @@ export async function runHandler(
 ): Promise<HandlerOutcome> {
   const started = performance.now();
   const elapsed = () => Math.round((performance.now() - started) * 1000) / 1000;
+  // A throwing callback must not turn into a rejection: runHandler never throws.
+  const settled = () => {
+    try {
+      options.onSettled?.();
+    } catch {}
+  };
   if (options.signal?.aborted) {
-    options.onSettled?.();
+    settled();
     return {
       status: 'failed',
       code: 'handler_aborted',
@@ -57,7 +63,6 @@ export async function runHandler(
     options.signal?.addEventListener('abort', onOuterAbort, { once: true });
   });
   const running = Promise.resolve().then(() => handler.run(input, { ...context, signal: controller.signal }));
-  const settled = () => options.onSettled?.();
   running.then(settled, settled);
   try {
     const raced = await Promise.race([running, stop]);

@@ -47,9 +47,10 @@ async function open() {
 // 1,000 frames: that batch's answer, and every batch queued behind it, waits the ~4 ms the copy
 // and the database file's fsync take. This thread checkpoints instead once it has answered and
 // written everything that had arrived (setImmediate runs after the pending messages), every
-// CHECKPOINT_EVERY_OPS operations: a smaller copy, and no answer waits for it. p99 at 32
-// connections was 0.4 – 6.6 ms lower in nine of nine alternating runs (docs/performance.md).
-// SQLite's own checkpoint stays, at a higher mark, in case these cannot keep up.
+// CHECKPOINT_EVERY_OPS operations: the batch that crossed the mark is answered first, and the
+// copy is small (a batch arriving meanwhile still waits for it). p99 at 32 connections was
+// 0.4 – 6.6 ms lower in nine of nine alternating runs (docs/performance.md). SQLite's own
+// checkpoint stays, at a higher mark (about 16 MB of WAL), in case these cannot keep up.
 const CHECKPOINT_EVERY_OPS = 128;
 const BACKSTOP_CHECKPOINT_FRAMES = 4_000;
 let writtenSinceCheckpoint = 0;
@@ -64,7 +65,8 @@ function checkpointWhenIdle(writer: SqliteBatchWriter): void {
     try {
       writer.checkpoint();
     } catch {
-      // Nothing is lost: the pages stay in the WAL, readable, until a later checkpoint copies them.
+      // Nothing is lost: SQLite counts pages as copied only after the database file's fsync, so
+      // they stay in the WAL, readable, until a later checkpoint (or SQLite's own) copies them.
     }
   });
 }
