@@ -1,5 +1,6 @@
 import { PrismaBetterSqlite3 } from '@prisma/adapter-better-sqlite3';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { SqliteThread } from './sqlite-thread.js';
 import { openExecutionStore } from './store.js';
 import { sqliteDatabase } from './test-support/databases.js';
 import { testSealer } from './test-support/sealer.js';
@@ -25,7 +26,44 @@ async function holdWriteLock(url: string) {
 describe('a SQLite write lock held past the busy timeout', () => {
   const cleanups: Array<() => Promise<void>> = [];
   afterEach(async () => {
+    vi.restoreAllMocks();
     for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+  });
+
+  it('answers a reservation committed by an attempt whose answer was lost as reserved, though its retry cannot write', async () => {
+    const database = sqliteDatabase();
+    cleanups.push(() => database.drop());
+    const store = await openExecutionStore({
+      url: database.url,
+      owner: 'o1',
+      leaseMs: 60_000,
+      busyTimeoutMs: 200,
+      receipts: testSealer('o1'),
+    });
+    cleanups.push(() => store.close());
+    // The write thread commits the batch and dies before answering (simulated: the answer is
+    // replaced by the thread's exit), and another process takes the lock before the retry.
+    const write = SqliteThread.prototype.write;
+    vi.spyOn(SqliteThread.prototype, 'write').mockImplementationOnce(async function (
+      this: SqliteThread,
+      ...args
+    ) {
+      await write.apply(this, args);
+      const lock = await holdWriteLock(database.url);
+      cleanups.push(() => lock.release());
+      throw new Error('the SQLite write thread exited (code 1)');
+    });
+
+    const reserved = await store.reserve({
+      tenant: 't',
+      nonce: 'n-lost',
+      action: 'echo',
+      requestDigest: 'd',
+    });
+    expect(reserved.kind).toBe('reserved');
+    // The row stored is this request's own.
+    const execution = (reserved as { execution: { id: string } }).execution;
+    expect((await store.lookup('t', 'n-lost'))?.id).toBe(execution.id);
   });
 
   it('refuses the whole batch at once: its operations are not retried one by one into the lock', async () => {

@@ -473,10 +473,25 @@ class PrismaExecutionStore implements ExecutionStore {
         try {
           results.push(...(await this.#transactionWithRetry([op], true)));
         } catch (single) {
-          results.push(asUnavailable(single));
+          results.push((await this.#ownStoredReservation(op)) ?? asUnavailable(single));
         }
       }
       return results;
+    }
+  }
+
+  /**
+   * A reservation whose retry could not write may have been stored by the attempt whose answer
+   * was lost: a row under its (tenant, nonce) with the id this store gave the request is its
+   * own. Read on the request thread's connection, which a held write lock does not stop.
+   */
+  async #ownStoredReservation(op: Op): Promise<ReserveResult | null> {
+    if (op.kind !== 'reserve') return null;
+    try {
+      const row = await this.lookup(op.request.tenant, op.request.nonce);
+      return row?.id === op.id ? { kind: 'reserved', execution: row } : null;
+    } catch {
+      return null;
     }
   }
 
