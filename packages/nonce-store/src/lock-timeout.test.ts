@@ -29,18 +29,23 @@ describe('a SQLite write lock held past the busy timeout', () => {
     vi.restoreAllMocks();
     for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
   });
-
-  it('answers a reservation committed by an attempt whose answer was lost as reserved, though its retry cannot write', async () => {
+  /** A store on a fresh SQLite file whose write thread waits `busyTimeoutMs` for a lock. */
+  async function openStore(busyTimeoutMs: number) {
     const database = sqliteDatabase();
     cleanups.push(() => database.drop());
     const store = await openExecutionStore({
       url: database.url,
       owner: 'o1',
       leaseMs: 60_000,
-      busyTimeoutMs: 200,
+      busyTimeoutMs,
       receipts: testSealer('o1'),
     });
     cleanups.push(() => store.close());
+    return { database, store };
+  }
+
+  it('answers a reservation committed by an attempt whose answer was lost as reserved, though its retry cannot write', async () => {
+    const { database, store } = await openStore(200);
     // The write thread commits the batch and dies before answering (simulated: the answer is
     // replaced by the thread's exit), and another process takes the lock before the retry.
     const write = SqliteThread.prototype.write;
@@ -67,16 +72,7 @@ describe('a SQLite write lock held past the busy timeout', () => {
   });
 
   it('refuses the whole batch at once: its operations are not retried one by one into the lock', async () => {
-    const database = sqliteDatabase();
-    cleanups.push(() => database.drop());
-    const store = await openExecutionStore({
-      url: database.url,
-      owner: 'o1',
-      leaseMs: 60_000,
-      busyTimeoutMs: BUSY_TIMEOUT_MS,
-      receipts: testSealer('o1'),
-    });
-    cleanups.push(() => store.close());
+    const { database, store } = await openStore(BUSY_TIMEOUT_MS);
     const request = (nonce: string) => ({ tenant: 't', nonce, action: 'echo', requestDigest: 'd' });
     const nonces = ['n-1', 'n-2', 'n-3', 'n-4', 'n-5'];
 

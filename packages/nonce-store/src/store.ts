@@ -473,7 +473,7 @@ class PrismaExecutionStore implements ExecutionStore {
         try {
           results.push(...(await this.#transactionWithRetry([op], true)));
         } catch (single) {
-          results.push((await this.#ownStoredReservation(op)) ?? asUnavailable(single));
+          results.push(asUnavailable(single));
         }
       }
       return results;
@@ -481,26 +481,13 @@ class PrismaExecutionStore implements ExecutionStore {
   }
 
   /**
-   * A reservation whose retry could not write may have been stored by the attempt whose answer
-   * was lost: a row under its (tenant, nonce) with the id this store gave the request is its
-   * own. Read on the request thread's connection, which a held write lock does not stop.
-   */
-  async #ownStoredReservation(op: Op): Promise<ReserveResult | null> {
-    if (op.kind !== 'reserve') return null;
-    try {
-      const row = await this.lookup(op.request.tenant, op.request.nonce);
-      return row?.id === op.id ? { kind: 'reserved', execution: row } : null;
-    } catch {
-      return null;
-    }
-  }
-
-  /**
    * Writes `ops`, retrying a write that failed. A failed write may still have committed (its
    * answer lost with a connection or a write thread), so before each retry what is already
-   * stored is answered from the database instead of being written and sealed again: completions
-   * (by their execution), and on PostgreSQL every receipt an earlier attempt sealed (by its
-   * hash at its position in the chain); then PostgreSQL's chain head is read back.
+   * stored is answered from the database instead of being written and sealed again:
+   * reservations (by the id this store gave the request) and completions (by their execution),
+   * and on PostgreSQL every receipt an earlier attempt sealed (by its hash at its position in
+   * the chain); then PostgreSQL's chain head is read back. These reads go through the request
+   * thread's connection, which a SQLite write lock held elsewhere does not stop.
    */
   async #transactionWithRetry(ops: Op[], afterFailure: boolean): Promise<OpResult[]> {
     const results: Array<OpResult | undefined> = new Array(ops.length);
@@ -510,6 +497,7 @@ class PrismaExecutionStore implements ExecutionStore {
       try {
         if (afterFailure || attempt > 1) {
           const pendingOps = pending.map((entry) => entry.op);
+          const reservations = await this.#storedReservations(pendingOps);
           const completions = await this.#storedCompletions(pendingOps);
           const receipts = await this.#storedReceipts(pendingOps);
           pending = pending.filter(({ op, index }) => {
@@ -521,7 +509,7 @@ class PrismaExecutionStore implements ExecutionStore {
                   (completions.get(op.request.id) ?? (receipt ? { applied: false, receipt } : undefined))
                 : op.kind === 'record'
                   ? receipt
-                  : undefined;
+                  : reservations.get(op.id);
             if (done) results[index] = done;
             return !done;
           });
@@ -603,6 +591,22 @@ class PrismaExecutionStore implements ExecutionStore {
    * Completions among `ops` that this owner has already stored (by a write whose answer was
    * lost), with the receipt stored with them: a retry answers them as they are.
    */
+  /** The reservations among `ops` already stored (by an attempt whose answer was lost), by id. */
+  async #storedReservations(ops: Op[]): Promise<Map<string, ReserveResult>> {
+    const ids = ops.flatMap((op) => (op.kind === 'reserve' ? [op.id] : []));
+    const stored = new Map<string, ReserveResult>();
+    if (ids.length === 0) return stored;
+    const rows = await this.#db.raw.$queryRawUnsafe<Row[]>(
+      `${SELECT_RECORD} WHERE e."id" IN (${ids.map((_, i) => this.#db.param(i + 1)).join(', ')})`,
+      ...ids,
+    );
+    for (const row of rows) {
+      const execution = toRecord(row);
+      stored.set(execution.id, { kind: 'reserved', execution });
+    }
+    return stored;
+  }
+
   async #storedCompletions(ops: Op[]): Promise<Map<string, CompleteResult>> {
     const ids = ops.flatMap((op) => (op.kind === 'complete' ? [op.request.id] : []));
     const stored = new Map<string, CompleteResult>();
